@@ -74,7 +74,8 @@ class UpstreamError(HybridgeError):
 
     kind is one of: connect, timeout, rate_limit, overloaded, server, context_overflow,
     auth, bad_request, protocol, cancelled, privacy_blocked (the egress guard), privacy (privacy mode
-    stopped a cloud request in flight).
+    stopped a cloud request in flight), upstream_invalid (the upstream answered, but not in the
+    shape its API promises: see `UpstreamInvalid`).
     """
 
     def __init__(
@@ -98,7 +99,35 @@ class UpstreamError(HybridgeError):
         return self.kind in RETRYABLE_KINDS
 
 
+class UpstreamInvalid(UpstreamError):
+    """The upstream answered with a body that is not its API's shape (HTML, `[1,2]`, cut-off JSON).
+
+    Raised at the provider edge by the validators of each wire format; 502 before the first
+    byte (so the next candidate may serve), an error event after it.
+    """
+
+    def __init__(self, provider: str, detail: str, *, upstream_status: int | None = None) -> None:
+        super().__init__(
+            f"upstream {provider or 'server'} returned an invalid answer: {detail}",
+            kind="upstream_invalid",
+            status=502,
+            upstream_status=upstream_status,
+            provider=provider,
+        )
+        self.detail = detail
+
+
+# "upstream_invalid": a broken answer from one upstream says nothing about the next one.
 # "privacy_blocked": the egress guard refused a cloud candidate; the next (local) one may serve.
 RETRYABLE_KINDS = frozenset(
-    {"connect", "timeout", "rate_limit", "overloaded", "server", "context_overflow", "privacy_blocked"}
+    {
+        "connect",
+        "timeout",
+        "rate_limit",
+        "overloaded",
+        "server",
+        "context_overflow",
+        "privacy_blocked",
+        "upstream_invalid",
+    }
 )
