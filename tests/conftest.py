@@ -69,6 +69,7 @@ def fake_ollama(llama_server: LlamaServer) -> Iterator[RunningFakeOllama]:
         yield RunningFakeOllama(fake, server)
     finally:
         server.stop()
+        fake.close()  # its runners are llama-server processes of their own
 
 
 LOCAL_MODEL = "gemma3:270m"

@@ -1,31 +1,62 @@
-"""An Ollama-API test server whose tokens come from a real llama-server.
+"""An Ollama test engine: Ollama's HTTP API and scheduler in front of real llama-server runners.
 
-Ollama itself cannot be installed here, so this stands in for it. It follows Ollama's
-documented API (docs/api.md in github.com/ollama/ollama; docs.ollama.com/api):
+Ollama itself cannot be installed here, so this stands in for it, and it behaves as
+Ollama's source does (github.com/ollama/ollama), each behaviour below naming the file it
+follows. The tokens come from llama.cpp's llama-server running the real Gemma 3 270M GGUF,
+which is the engine Ollama wraps.
 
-- `GET /api/version` → `{"version"}`
-- `GET /api/tags` → `models[]` with name, model, modified_at, size, digest,
-  details{parent_model, format, family, families, parameter_size, quantization_level}
-- `GET /api/ps` → loaded models with size, size_vram, expires_at, context_length
-- `POST /api/show` `{"model"}` → details, model_info (`<arch>.context_length`, block_count,
-  attention.head_count_kv, key_length, value_length, embedding_length), capabilities; 404
-  `{"error": "model 'x' not found"}` for an unknown model
-- `POST /api/chat` → NDJSON lines `{"model","created_at","message":{"role","content"},"done":false}`
-  and a final line with `done: true`, `done_reason`, `total_duration`, `load_duration`,
-  `prompt_eval_count`, `prompt_eval_duration`, `eval_count`, `eval_duration` (nanoseconds);
-  `"stream": false` gives one JSON object; `stream` defaults to true as in Ollama.
+Scheduler (server/sched.go):
+- one runner per model, holding the runner options it was loaded with (`num_ctx`,
+  `num_batch`, `num_gpu`, `main_gpu`, `use_mmap`, `num_thread`: api.Runner in api/types.go);
+- `needsReload`: a request whose runner options differ (num_gpu < 0 matches any) unloads the
+  runner and loads a new one: here a real llama-server restart with the new `-c`, whose
+  measured time is reported as `load_duration`, as Ollama does (server/routes.go
+  ChatHandler: `checkpointLoaded.Sub(checkpointStart)`);
+- `keep_alive` (api/types.go Duration: a number of seconds or a Go duration string;
+  negative = forever; 0 = unload when done; default 5m, envconfig OLLAMA_KEEP_ALIVE): the
+  runner expires that long after its last request; `/api/ps` shows `expires_at` and the
+  runner's `context_length`.
 
-Like Ollama it fits the chat into `options.num_ctx` (default 4096) by dropping the oldest
-non-system messages, silently, with HTTP 200 — the truncation Hybridge must prevent. Tools
-are rendered into the prompt (as Ollama's templates do) so they cost prompt tokens.
+Chat (server/routes.go ChatHandler, server/prompt.go chatPrompt):
+- a name without a tag means `:latest` (types/model/name.go);
+- `tools` need the `tools` capability, `think` the `thinking` capability (400
+  `"<model>" does not support thinking`); a model with the capability thinks when `think`
+  is absent; level strings ("low"/"medium"/"high") only for models that take levels
+  (gpt-oss, the harmony parser), else 400 `think value "x" is not supported for this model`;
+- `truncate` (default true): the oldest messages are dropped, system messages and the
+  last message kept, a tool result never parted from its call (prompt.go
+  toolBlockStartIndex), silently with HTTP 200; `truncate: false` makes an over-long prompt
+  a 400 `the input length exceeds the context length` (runner/ollamarunner);
+- the prompt goes to the runner, whose KV prefix cache (llama-server's own `cache_prompt`)
+  processes only the tokens after the shared prefix: `prompt_eval_duration` falls on a
+  repeated prefix while `prompt_eval_count` stays the whole prompt (runner/ollamarunner/
+  runner.go reports `seq.numPromptInputs`, counted before the cache is applied);
+- a thinking model streams `message.thinking` before `message.content`
+  (docs/capabilities/thinking.mdx). The base model has no thinking tokens, so the engine's
+  parser labels the first `thinking_tokens` generated pieces as thinking, the way Ollama's
+  thinking parser splits a `<think>` section off the generated text;
+- tool calls carry ids (`call_…`, assigned when the model's parser finds a call; api/types.go
+  ToolCall.ID) and tool messages may carry `tool_call_id` (api/types.go Message.ToolCallID);
+- NDJSON lines `{"model","created_at","message","done":false}`, then a final line with
+  `done_reason` and the counters in nanoseconds (docs/api.md); `"stream": false` gives one
+  object; `stream` defaults to true.
 
-Test hooks: `state.requests` (every /api/chat body), `state.replies` (generated texts), `state.cancelled` (streams whose client
-went away), `state.script` (queued scripted replies, each a list of `message` dicts, for
-tool-call translation tests the base model cannot produce).
+Also `/api/version` (a current version string), `/api/tags`, `/api/show` (model_info,
+capabilities; 404 for an unknown model) and `/api/status` (the cloud switch).
+
+Test hooks on `state`: `requests` (every /api/chat body), `replies` (generated texts by
+request index), `cancelled`, `script` (queued scripted replies, each a list of `message`
+dicts, for tool calls the base model cannot produce), `loads` ((model, num_ctx) per runner
+load), `evaluated_tokens` (prompt tokens the runners really processed, from llama-server's
+`timings.prompt_n`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,8 +69,21 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-DEFAULT_NUM_CTX = 4096
-VERSION = "0.12.6"
+from tests.support.llama import LlamaServer
+from tests.support.servers import free_port
+
+DEFAULT_NUM_CTX = 4096  # Ollama's default below 24 GiB of VRAM (server/routes.go, envconfig)
+DEFAULT_KEEP_ALIVE_S = 300.0  # envconfig.KeepAlive: 5 minutes
+VERSION = "0.32.5"
+# Generated tokens when the client sets no num_predict. Ollama's default is -1 (until the
+# context is full); the base model never stops on its own, so tests keep answers short.
+DEFAULT_NUM_PREDICT = 128
+# api.Runner's fields and Ollama's defaults for them (api/types.go DefaultOptions).
+RUNNER_DEFAULTS: dict[str, Any] = {
+    "num_ctx": DEFAULT_NUM_CTX, "num_batch": 512, "num_gpu": -1, "main_gpu": 0, "use_mmap": None, "num_thread": 0,
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass
@@ -56,13 +100,17 @@ class FakeModel:
     value_length: int = 256
     embedding_length: int = 640
     capabilities: list[str] = field(default_factory=lambda: ["completion"])
-    # Loaded into (fake) VRAM: appears in /api/ps with this many bytes on the GPU.
+    # Loaded when the engine starts (as by an earlier `ollama run`): in /api/ps with this many
+    # bytes on the GPU, at DEFAULT_NUM_CTX (its llama-server starts on first use).
     loaded_vram: int | None = None
     remote_host: str | None = None  # cloud models carry remote fields in /api/tags
     # A runner that does not honour a larger options.num_ctx and runs at this context instead
-    # (seen with Ollama's older llama.cpp runner, e.g. qwen2.5-coder:14b kept at 32k when 64k
-    # was asked); None: num_ctx is honoured.
+    # (Ollama's older llama.cpp runner kept qwen2.5-coder:14b at 32k when 64k was asked).
     runner_context: int | None = None
+    # Takes think levels ("low"/"medium"/"high"), as gpt-oss does (harmony parser).
+    think_levels: bool = False
+    # Generated pieces the thinking parser labels as thinking when thinking is on.
+    thinking_tokens: int = 8
 
     def details(self) -> dict[str, Any]:
         return {
@@ -78,14 +126,54 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def full_name(name: str) -> str:
+    """A name without a tag means `:latest` (types/model/name.go)."""
+    tail = name.rsplit("/", 1)[-1]
+    return name if ":" in tail else f"{name}:latest"
+
+
+def keep_alive_seconds(value: Any) -> float | None:
+    """api.Duration: seconds as a number, or a Go duration string; negative: forever (None)."""
+    if value is None:
+        return DEFAULT_KEEP_ALIVE_S
+    if isinstance(value, bool):
+        raise ValueError("keep_alive must be a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        sign = -1.0 if text.startswith("-") else 1.0
+        body = text.lstrip("+-")
+        parts = _DURATION.findall(body)
+        if not parts or "".join(a + u for a, u in parts) != body:
+            raise ValueError(f"time: missing unit in duration \"{text}\"")
+        seconds = sign * sum(float(a) * _UNIT_S[u] for a, u in parts)
+    return None if seconds < 0 else seconds
+
+
+@dataclass
+class Runner:
+    """A loaded model: its llama-server and the runner options it was started with."""
+
+    model: str
+    options: dict[str, Any]
+    server: LlamaServer | None  # None: pre-loaded, its process not started yet
+    expires_at: float | None = None  # monotonic; None: never
+    busy: int = 0
+
+
 @dataclass
 class FakeOllamaState:
-    llama_url: str
+    llama_url: str | None
     models: dict[str, FakeModel]
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: int = 0
     script: list[list[dict[str, Any]]] = field(default_factory=list)
     replies: dict[int, str] = field(default_factory=dict)  # generated text, by index in `requests`
+    runners: dict[str, Runner] = field(default_factory=dict)
+    loads: list[tuple[str, int]] = field(default_factory=list)
+    evaluated_tokens: int = 0
+    cloud_disabled: bool = False
 
 
 def _error(message: str, status: int) -> Response:
@@ -107,31 +195,122 @@ def _llama_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] 
         if m.get("tool_calls"):
             text += "".join(f"\n[tool call] {orjson.dumps(c).decode()}" for c in m["tool_calls"])
         if role == "tool":
-            role, text = "user", f"[tool result {m.get('tool_name', '')}] {text}"
+            who = m.get("tool_name") or m.get("tool_call_id") or ""
+            role, text = "user", f"[tool result {who}] {text}"
         out.append({"role": role if role in ("system", "user", "assistant") else "user", "content": text})
     return out
 
 
+def _tool_block_start(messages: list[dict[str, Any]], i: int) -> int:
+    """server/prompt.go toolBlockStartIndex: a tool result starts at the call that asked for it."""
+    if i <= 0 or i >= len(messages) or messages[i].get("role") != "tool":
+        return i
+    start = i
+    while start > 0 and messages[start - 1].get("role") == "tool":
+        start -= 1
+    if start - 1 >= 0 and messages[start - 1].get("role") == "assistant" and messages[start - 1].get("tool_calls"):
+        return start - 1
+    return i
+
+
+def _runner_options(options: dict[str, Any], model: FakeModel) -> dict[str, Any]:
+    runner = {k: options.get(k, v) for k, v in RUNNER_DEFAULTS.items()}
+    runner["num_ctx"] = int(runner["num_ctx"] or DEFAULT_NUM_CTX)
+    if model.runner_context:
+        runner["num_ctx"] = min(runner["num_ctx"], model.runner_context)
+    return runner
+
+
+def _needs_reload(loaded: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """server/sched.go needsReload: any runner option differs (num_gpu < 0 matches any)."""
+    old, new = dict(loaded), dict(wanted)
+    if int(new.get("num_gpu") or 0) < 0:
+        old["num_gpu"] = new["num_gpu"] = -1
+    return old != new
+
+
 class FakeOllama:
-    def __init__(self, llama_url: str, models: list[FakeModel] | None = None) -> None:
-        models = models or [FakeModel("gemma3:270m", loaded_vram=0)]
-        self.state = FakeOllamaState(llama_url.rstrip("/"), {m.name: m for m in models})
-        # No keep-alive: llama-server may close an idle connection just as it is reused,
-        # which surfaced as spurious 502s under load.
-        self.client = httpx.AsyncClient(
-            base_url=self.state.llama_url, timeout=httpx.Timeout(300, connect=5),
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+    """The engine. `llama_url` is accepted for older call sites and unused: runners are its own."""
+
+    def __init__(
+        self, llama_url: str | None = None, models: list[FakeModel] | None = None, *, threads: int = 2
+    ) -> None:
+        models = models or [FakeModel("gemma3:270m", capabilities=["completion", "tools"], loaded_vram=0)]
+        self.state = FakeOllamaState(llama_url, {full_name(m.name): m for m in models})
+        self.threads = threads
+        self._schedule = asyncio.Lock()
+        for m in models:
+            if m.loaded_vram is not None:
+                options = _runner_options({}, m)
+                self.state.runners[full_name(m.name)] = Runner(m.name, options, None, None)
         self.app = Starlette(routes=[
             Route("/api/version", self.version, methods=["GET"]),
             Route("/api/tags", self.tags, methods=["GET"]),
             Route("/api/ps", self.ps, methods=["GET"]),
             Route("/api/show", self.show, methods=["POST"]),
             Route("/api/chat", self.chat, methods=["POST"]),
+            Route("/api/status", self.status, methods=["GET"]),
         ])
+        atexit.register(self.close)
+
+    # -- runners ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every runner's llama-server."""
+        for runner in list(self.state.runners.values()):
+            if runner.server:
+                runner.server.stop()
+        self.state.runners.clear()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key, runner in list(self.state.runners.items()):
+            if runner.busy == 0 and runner.expires_at is not None and runner.expires_at <= now:
+                if runner.server:
+                    runner.server.stop()
+                del self.state.runners[key]
+
+    async def _runner(self, model: FakeModel, options: dict[str, Any]) -> tuple[Runner, int]:
+        """The loaded runner for these options, loading it first when needed; (runner, load ns)."""
+        key = full_name(model.name)
+        async with self._schedule:
+            self._expire()
+            runner = self.state.runners.get(key)
+            if runner is not None and not _needs_reload(runner.options, options):
+                if runner.server is None:  # pre-loaded: its process was already running
+                    runner.server = await asyncio.to_thread(self._start, options)
+                runner.busy += 1
+                return runner, 0
+            if runner is not None and runner.server is not None:
+                await asyncio.to_thread(runner.server.stop)
+            started = time.perf_counter_ns()
+            server = await asyncio.to_thread(self._start, options)
+            load_ns = time.perf_counter_ns() - started
+            runner = Runner(model.name, options, server)
+            self.state.runners[key] = runner
+            self.state.loads.append((model.name, int(options["num_ctx"])))
+            runner.busy += 1
+            return runner, load_ns
+
+    def _start(self, options: dict[str, Any]) -> LlamaServer:
+        threads = int(options.get("num_thread") or 0) or self.threads
+        return LlamaServer(free_port(), context=int(options["num_ctx"]), threads=threads).start()
+
+    def _release(self, runner: Runner, keep_s: float | None) -> None:
+        runner.busy -= 1
+        runner.expires_at = None if keep_s is None else time.monotonic() + keep_s
+        if keep_s == 0 and runner.busy == 0:
+            self._expire()
+
+    # -- discovery -------------------------------------------------------------------------
 
     async def version(self, request: Request) -> Response:
         return Response(orjson.dumps({"version": VERSION}), media_type="application/json")
+
+    async def status(self, request: Request) -> Response:
+        body = {"cloud": {"disabled": self.state.cloud_disabled, "source": "default"},
+                "context_length": DEFAULT_NUM_CTX}
+        return Response(orjson.dumps(body), media_type="application/json")
 
     async def tags(self, request: Request) -> Response:
         models = []
@@ -146,18 +325,24 @@ class FakeOllama:
         return Response(orjson.dumps({"models": models}), media_type="application/json")
 
     async def ps(self, request: Request) -> Response:
-        expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
-        loaded = [
-            {
+        self._expire()
+        loaded = []
+        for key, runner in self.state.runners.items():
+            m = self.state.models[key]
+            left = (runner.expires_at - time.monotonic()) if runner.expires_at is not None else 10 * 365 * 86400
+            if runner.expires_at is None and runner.server is None:
+                left = DEFAULT_KEEP_ALIVE_S
+            expires = (datetime.now(UTC) + timedelta(seconds=max(left, 0))).isoformat().replace("+00:00", "Z")
+            loaded.append({
                 "name": m.name, "model": m.name, "size": m.size, "digest": m.digest(), "details": m.details(),
-                "expires_at": expires, "size_vram": m.loaded_vram, "context_length": DEFAULT_NUM_CTX,
-            }
-            for m in self.state.models.values() if m.loaded_vram is not None
-        ]
+                "expires_at": expires, "size_vram": m.loaded_vram or 0,
+                "context_length": int(runner.options["num_ctx"]),
+            })
         return Response(orjson.dumps({"models": loaded}), media_type="application/json")
 
     def _model(self, body: dict[str, Any]) -> FakeModel | None:
-        return self.state.models.get(str(body.get("model") or body.get("name") or ""))
+        name = str(body.get("model") or body.get("name") or "")
+        return self.state.models.get(full_name(name)) if name else None
 
     async def show(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -183,18 +368,37 @@ class FakeOllama:
             "modified_at": _now(),
         }), media_type="application/json")
 
-    async def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        prompt = (await self.client.post("/apply-template", json={"messages": messages})).json()["prompt"]
-        return len((await self.client.post("/tokenize", json={"content": prompt})).json()["tokens"])
+    # -- chat ------------------------------------------------------------------------------
 
-    async def _fit(self, messages: list[dict[str, str]], num_ctx: int) -> list[dict[str, str]]:
-        """Drop the oldest non-system messages until the prompt fits, as Ollama does."""
-        while await self._prompt_tokens(messages) >= num_ctx:
-            droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
-            if not droppable:
-                break
-            del messages[droppable[0]]
-        return messages
+    async def _prompt_tokens(self, client: httpx.AsyncClient, messages: list[dict[str, str]]) -> int:
+        prompt = (await client.post("/apply-template", json={"messages": messages})).json()["prompt"]
+        return len((await client.post("/tokenize", json={"content": prompt})).json()["tokens"])
+
+    async def _fit(
+        self, client: httpx.AsyncClient, messages: list[dict[str, Any]], tools: Any, num_ctx: int
+    ) -> list[dict[str, str]] | None:
+        """server/prompt.go chatPrompt with truncate: drop the oldest messages until it fits."""
+        last = len(messages) - 1
+        for i in range(last + 1):
+            start = _tool_block_start(messages, i)
+            system = [m for m in messages[:start] if m.get("role") == "system"]
+            rendered = _llama_messages(system + messages[start:], tools)
+            if await self._prompt_tokens(client, rendered) <= num_ctx or i == last:
+                return rendered
+        return _llama_messages(messages, tools)
+
+    def _think(self, model: FakeModel, body: dict[str, Any]) -> tuple[bool, Response | None]:
+        """server/routes.go ChatHandler's think rules: (thinking on, error answer)."""
+        think = body.get("think")
+        if isinstance(think, str) and not model.think_levels:
+            return False, _error(f'think value "{think}" is not supported for this model', 400)
+        if isinstance(think, str) and think not in ("low", "medium", "high"):
+            return False, _error(f'invalid think value: "{think}"', 400)
+        if "thinking" in model.capabilities:
+            return (True if think is None else bool(think)), None
+        if think:
+            return False, _error(f'"{body["model"]}" does not support thinking', 400)
+        return False, None
 
     async def chat(self, request: Request) -> Response:
         try:
@@ -204,34 +408,73 @@ class FakeOllama:
         if not isinstance(body, dict) or not body.get("model"):
             return _error("model is required", 400)
         self.state.requests.append(body)
+        index = len(self.state.requests) - 1
         model = self._model(body)
         if model is None:
             return _error(f"model '{body['model']}' not found", 404)
+        if body.get("tools") and "tools" not in model.capabilities:
+            return _error(f"registry.ollama.ai/library/{full_name(model.name)} does not support tools", 400)
+        thinking, refusal = self._think(model, body)
+        if refusal is not None:
+            return refusal
+        try:
+            keep_s = keep_alive_seconds(body.get("keep_alive"))
+        except ValueError as exc:
+            return _error(str(exc), 400)
         stream = body.get("stream", True) is not False
+        options = body.get("options") or {}
         if self.state.script:
             return self._scripted(model.name, self.state.script.pop(0), stream)
-        options = body.get("options") or {}
-        num_ctx = int(options.get("num_ctx") or DEFAULT_NUM_CTX)
-        if model.runner_context:
-            num_ctx = min(num_ctx, model.runner_context)
-        messages = await self._fit(_llama_messages(body.get("messages") or [], body.get("tools")), num_ctx)
+        runner, load_ns = await self._runner(model, _runner_options(options, model))
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._release(runner, keep_s)
+
+        try:
+            assert runner.server is not None
+            client = httpx.AsyncClient(
+                base_url=runner.server.url, timeout=httpx.Timeout(300, connect=5),
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
+            num_ctx = int(runner.options["num_ctx"])
+            raw = body.get("messages") or []
+            if body.get("truncate", True) is False:
+                messages = _llama_messages(raw, body.get("tools"))
+                if await self._prompt_tokens(client, messages) > num_ctx:
+                    await client.aclose()
+                    release()
+                    return _error("the input length exceeds the context length", 400)
+            else:
+                fitted = await self._fit(client, raw, body.get("tools"), num_ctx)
+                messages = fitted or []
+        except BaseException:
+            release()
+            raise
         upstream: dict[str, Any] = {
             "messages": messages, "stream": True, "stream_options": {"include_usage": True},
-            "max_tokens": int(options.get("num_predict") or 128),
+            "max_tokens": int(options.get("num_predict") or DEFAULT_NUM_PREDICT), "cache_prompt": True,
         }
         for key in ("temperature", "top_p", "seed", "stop"):
             if key in options:
                 upstream[key] = options[key]
         if isinstance(body.get("format"), dict):
             upstream["response_format"] = {"type": "json_schema", "json_schema": {"schema": body["format"]}}
-        lines = self._generate(model.name, upstream, len(self.state.requests) - 1)
+        think_left = model.thinking_tokens if thinking else 0
+        lines = self._generate(client, model.name, upstream, index, load_ns, think_left, release)
         if stream:
             return StreamingResponse(self._ndjson(lines), media_type="application/x-ndjson")
-        content, final = "", {}
+        content, thought, final = "", "", {}
         async for line in lines:
-            content += line["message"]["content"]
+            content += line["message"].get("content", "")
+            thought += line["message"].get("thinking", "")
             final = line
         final["message"]["content"] = content
+        if thought:
+            final["message"]["thinking"] = thought
         return Response(orjson.dumps(final), media_type="application/json")
 
     async def _ndjson(self, lines: Any) -> Any:
@@ -243,36 +486,54 @@ class FakeOllama:
         finally:
             if not finished:
                 self.state.cancelled += 1
+            await lines.aclose()
 
-    async def _generate(self, name: str, upstream: dict[str, Any], index: int) -> Any:
-        started = time.perf_counter_ns()
+    async def _generate(
+        self, client: httpx.AsyncClient, name: str, upstream: dict[str, Any], index: int, load_ns: int,
+        think_left: int, release: Any,
+    ) -> Any:
+        started = time.perf_counter_ns() - load_ns
         finish, usage, timings, text_so_far = "stop", {}, {}, []
-        async with self.client.stream("POST", "/v1/chat/completions", json=upstream) as response:
-            async for raw in response.aiter_lines():
-                if not raw.startswith("data: ") or raw == "data: [DONE]":
-                    continue
-                event = orjson.loads(raw[6:])
-                usage = event.get("usage") or usage
-                timings = event.get("timings") or timings
-                for choice in event.get("choices") or []:
-                    finish = choice.get("finish_reason") or finish
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        text_so_far.append(text)
-                        yield {"model": name, "created_at": _now(),
-                               "message": {"role": "assistant", "content": text}, "done": False}
+        try:
+            async with client.stream("POST", "/v1/chat/completions", json=upstream) as response:
+                async for raw in response.aiter_lines():
+                    if not raw.startswith("data: ") or raw == "data: [DONE]":
+                        continue
+                    event = orjson.loads(raw[6:])
+                    usage = event.get("usage") or usage
+                    timings = event.get("timings") or timings
+                    for choice in event.get("choices") or []:
+                        finish = choice.get("finish_reason") or finish
+                        text = (choice.get("delta") or {}).get("content")
+                        if not text:
+                            continue
+                        key = "content"
+                        if think_left > 0:
+                            key, think_left = "thinking", think_left - 1
+                        else:
+                            text_so_far.append(text)
+                        message = {"role": "assistant", "content": ""} if key == "thinking" else {}
+                        message.update({"role": "assistant", key: text})
+                        yield {"model": name, "created_at": _now(), "message": message, "done": False}
+        finally:
+            await client.aclose()
+            release()
         self.state.replies[index] = "".join(text_so_far)
+        self.state.evaluated_tokens += int(timings.get("prompt_n", 0) or 0)
         prompt_ns = int(float(timings.get("prompt_ms", 0)) * 1e6)
         eval_ns = int(float(timings.get("predicted_ms", 0)) * 1e6)
         yield {
             "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
             "done": True, "done_reason": "length" if finish == "length" else "stop",
-            "total_duration": time.perf_counter_ns() - started, "load_duration": 0,
+            "total_duration": time.perf_counter_ns() - started, "load_duration": load_ns,
             "prompt_eval_count": int(usage.get("prompt_tokens", 0)), "prompt_eval_duration": prompt_ns,
             "eval_count": int(usage.get("completion_tokens", 0)), "eval_duration": eval_ns,
         }
 
     def _scripted(self, name: str, script: list[dict[str, Any]], stream: bool) -> Response:
+        for m in script:
+            for call in m.get("tool_calls") or []:
+                call.setdefault("id", f"call_{secrets.token_hex(4)}")  # the parser names each call
         lines: list[dict[str, Any]] = [
             {"model": name, "created_at": _now(), "message": {"role": "assistant", **m}, "done": False} for m in script
         ]
@@ -284,6 +545,9 @@ class FakeOllama:
         if stream:
             return Response(b"".join(orjson.dumps(x) + b"\n" for x in [*lines, final]), media_type="application/x-ndjson")
         merged: dict[str, Any] = {"role": "assistant", "content": "".join(m.get("content", "") for m in script)}
+        thinking = "".join(m.get("thinking", "") for m in script)
+        if thinking:
+            merged["thinking"] = thinking
         calls = [c for m in script for c in m.get("tool_calls", [])]
         if calls:
             merged["tool_calls"] = calls
