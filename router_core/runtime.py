@@ -76,7 +76,7 @@ class Runtime:
     def _apply_inventory(self, snapshot: InventorySnapshot) -> None:
         for name, provider in self.providers.items():
             if isinstance(provider, OllamaProvider):
-                provider.fit_context = self.inventory.fit_contexts(name)
+                provider.use_inventory(snapshot.ollama.get(name), self.inventory.fit_contexts(name))
 
     async def refresh_inventory(self) -> InventorySnapshot:
         """Re-read hardware and Ollama now (the service also does this on a timer)."""

@@ -190,6 +190,15 @@ class ContextSettings(_Section):
     # Warn of a truncated prompt when a local model read fewer tokens than this share of the
     # estimate (which errs high, so a real shortfall is far below it).
     truncation_warn_ratio: float = Field(default=0.5, gt=0, le=1)
+    # The most context a local model is given: what agents need, without reserving memory
+    # for a 262k window nobody fills. One context per model, chosen once (inventory/context.py).
+    max_context_tokens: int = Field(default=65536, ge=2048)
+    # Output room a request must leave to run locally: min(max_tokens, this). Agents ask for
+    # 32k (Claude Code) and write a few thousand.
+    output_reserve: int = Field(default=8192, ge=256)
+    # Ollama's keep_alive on every local request: a Go duration ("30m", "2h") or seconds;
+    # "-1" keeps the model loaded for good, "0" unloads it after each answer.
+    keep_alive: str = Field(default="30m", pattern=r"^(-?\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$")
 
 
 class InventorySettings(_Section):

@@ -25,10 +25,11 @@ from router_core.inventory.fit import FitBudget, ModelFit, fit_all, fit_model
 from router_core.inventory.hardware import GpuInfo, HardwareInfo
 from router_core.inventory.hardware.amd import probe_amd
 from router_core.inventory.hardware.apple import gpu_from_sysctl, parse_sysctl
-from router_core.inventory.hardware.info import GIB, MIB
+from router_core.inventory.hardware.info import GIB
 from router_core.inventory.hardware.nvidia import parse_nvidia_smi_csv
 from router_core.inventory.machine import fit_budget
 from router_core.inventory.ollama_inventory import OllamaModel, OllamaStatus, parse_ps, parse_show, parse_tags
+from router_core.inventory.prompt_tokens import conservative_tokens
 from router_core.providers.ollama import OllamaProvider
 from router_core.routing.tokens import estimate_prompt_tokens
 from router_core.service import RouterService
@@ -100,9 +101,10 @@ def models() -> dict[str, OllamaModel]:
 
 
 def gpu_room(hw: HardwareInfo, budget: FitBudget) -> int:
+    """Room for the context: total memory less the reserve (stable, not what is free now)."""
     if hw.unified_memory:
-        return min(hw.vram_total_bytes, hw.ram_available_bytes) - budget.vram_reserve_bytes
-    return hw.vram_free_bytes - budget.vram_reserve_bytes
+        return min(hw.vram_total_bytes, hw.ram_total_bytes) - budget.vram_reserve_bytes
+    return hw.vram_total_bytes - budget.vram_reserve_bytes
 
 
 def assert_largest_that_fits(fit: ModelFit, room: int, cap: int, step: int) -> None:
@@ -162,9 +164,18 @@ def test_contexts_on_gpu_machines_are_the_largest_that_fit(machine_name: str) ->
 def test_partial_offload_counts_ram_beside_the_gpu() -> None:
     hw = MACHINES["rtx3060_laptop"]()
     fit = fit_model(models()["qwen3:30b-a3b"], hw, BUDGET)
-    room = gpu_room(hw, BUDGET) + hw.ram_available_bytes - BUDGET.ram_reserve_bytes
+    room = gpu_room(hw, BUDGET) + hw.ram_total_bytes - BUDGET.ram_reserve_bytes
     assert fit.weights_bytes > gpu_room(hw, BUDGET)
     assert_largest_that_fits(fit, room, 40960, BUDGET.step)
+
+
+def test_the_context_does_not_drift_with_free_memory() -> None:
+    """Issue 14: free RAM moved the figure 30,720 → 24,576 within minutes; each change is a reload."""
+    model = models()["qwen2.5-coder:7b"]
+    hw = MACHINES["no_gpu_24gb"]()
+    figures = {fit_model(model, replace(hw, ram_available_bytes=hw.ram_available_bytes - n * 2**29), BUDGET).max_context
+               for n in range(4)}
+    assert len(figures) == 1 and None not in figures
 
 
 def test_too_big_says_what_it_needs() -> None:
@@ -204,15 +215,17 @@ def test_fit_all_covers_every_listed_model() -> None:
 # --- context sizing through a running Hybridge -----------------------------------------
 
 LOCAL = "gemma3:270m"
-GEMMA = FakeModel(LOCAL)  # the real model's shape: 18 blocks, 1 KV head, 256+256 head size
+# The real model's shape: 18 blocks, 1 KV head, 256+256 head size; listed with `tools` so
+# the engine (which answers 400 to tools for a model without them) takes agent turns.
+GEMMA = FakeModel(LOCAL, capabilities=["completion", "tools"])
 GEMMA_KV = GEMMA.block_count * GEMMA.head_count_kv * (GEMMA.key_length + GEMMA.value_length) * 2
 SMALL_FIT = 12288
 
 
 def small_gpu() -> HardwareInfo:
-    """A card with little free VRAM: gemma3:270m fits beside SMALL_FIT tokens of context, not more."""
-    free = BUDGET.vram_reserve_bytes + GEMMA.size + (SMALL_FIT + 1024) * GEMMA_KV
-    gpu = GpuInfo("nvidia", "NVIDIA GeForce GTX 1650", 4096 * MIB, free, source="nvml")
+    """A small card: gemma3:270m fits beside SMALL_FIT tokens of context, not more (from its total)."""
+    total = BUDGET.vram_reserve_bytes + GEMMA.size + (SMALL_FIT + 1024) * GEMMA_KV
+    gpu = GpuInfo("nvidia", "NVIDIA GeForce GTX 1650", total, total, source="nvml")
     return machine((gpu,), 16 * GIB, 12 * GIB)
 
 
@@ -330,7 +343,6 @@ def test_without_a_cloud_a_prompt_beyond_the_fit_is_a_clear_error() -> None:
     body = agent_body("Refactor the order service.", history=8)
     body.update({"max_tokens": 256, "stream": False})
     request = chat_request(body)
-    estimate = estimate_prompt_tokens(request.messages, request.tools)
     try:
         with run_hybridge(settings_for(server.url), hardware_probe=small_gpu) as service:
             inventory_ready(service)
@@ -339,7 +351,8 @@ def test_without_a_cloud_a_prompt_beyond_the_fit_is_a_clear_error() -> None:
         server.stop()
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["message"] == f"long context: {estimate:,} tokens > {SMALL_FIT:,} local"
+    local = conservative_tokens(request.messages, request.tools)  # the provider's estimate, erring high
+    assert error["message"] == f"long context: ~{local:,} prompt + 256 output tokens > {SMALL_FIT:,} local"
     assert response.headers["x-hybridge-route"] == "local"
     assert fake.state.requests == []
 
@@ -348,12 +361,14 @@ def test_without_a_cloud_a_prompt_beyond_the_fit_is_a_clear_error() -> None:
 @pytest.mark.timeout(900)
 def test_a_runner_that_truncates_anyway_is_noticed(llama_server: LlamaServer) -> None:
     # As Ollama's older runner did with qwen2.5-coder:14b: num_ctx asked, a smaller one used.
+    # An Ollama before 0.12.4 has no `truncate`, so the runner's cut is silent: Hybridge warns.
     old = FakeModel("qwen2.5-coder:14b", family="qwen2", runner_context=2048)
-    fake, server = serve_ollama(llama_server.url, replace(GEMMA), old)
+    fake = FakeOllama(llama_server.url, [replace(GEMMA), old], version="0.11.10")
+    server = ThreadedServer(fake.app).start()
     body = compaction_body("You summarize coding sessions.", history=6, model="ollama/qwen2.5-coder:14b")
     body.update({"max_tokens": 8, "stream": True, "temperature": 0})
     request = chat_request(body)
-    estimate = estimate_prompt_tokens(request.messages, request.tools)
+    estimate = conservative_tokens(request.messages, request.tools)
     warnings: list[TruncationWarning] = []
 
     def heard(w: TruncationWarning) -> None:

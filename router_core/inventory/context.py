@@ -8,6 +8,55 @@ from router_core.errors import UpstreamError
 from router_core.settings import ContextSettings
 
 
+def planned_context(settings: ContextSettings, model_max: int | None, fit_max: int | None) -> int:
+    """The one context a local model gets, chosen once: what fits beside its weights (`fit_max`,
+    from total memory minus reserves, so it does not drift), within the model's own maximum,
+    capped by `context.max_context_tokens`. `hybridge opencode` / `claude-code` and doctor
+    write the same figure (router_core/clients/model_limits.py)."""
+    return min([settings.max_context_tokens, *(v for v in (model_max, fit_max) if v)])
+
+
+def output_room(max_tokens: int | None, settings: ContextSettings) -> int:
+    """Room a request must leave for its answer: min(max_tokens, context.output_reserve)."""
+    return min(max_tokens or settings.output_reserve, settings.output_reserve)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextChoice:
+    num_ctx: int
+    num_predict: int
+    reused: bool  # the loaded runner's context, so Ollama keeps the runner (no reload)
+
+
+def choose_context(
+    prompt_tokens: int, max_tokens: int | None, settings: ContextSettings, planned: int, loaded: int | None
+) -> ContextChoice:
+    """num_ctx and num_predict for one request, so a steady session never reloads the model.
+
+    Ollama reloads a runner whenever num_ctx changes (server/sched.go needsReload), which
+    throws away the KV cache. So: the loaded runner's context whenever the request fits in it
+    (never shrink for a small request), else the planned context (grow once, straight to the
+    most that fits), else a `context_overflow` error so the executor falls back to
+    `long_context_model` instead of the engine dropping the start of the prompt.
+    num_predict = min(max_tokens, num_ctx - prompt).
+    """
+    need = prompt_tokens + output_room(max_tokens, settings)
+    if loaded and need <= loaded:
+        num_ctx, reused = loaded, True
+    elif need <= planned:
+        num_ctx, reused = planned, loaded == planned
+    else:
+        limit = max(planned, loaded or 0)
+        raise UpstreamError(
+            f"long context: ~{prompt_tokens:,} prompt + {output_room(max_tokens, settings):,} output tokens "
+            f"> {limit:,} local",
+            kind="context_overflow",
+            status=400,
+        )
+    room = max(num_ctx - prompt_tokens, 1)
+    return ContextChoice(num_ctx, min(max_tokens, room) if max_tokens else room, reused)
+
+
 def size_num_ctx(
     prompt_tokens: int,
     max_tokens: int | None,
@@ -15,26 +64,9 @@ def size_num_ctx(
     model_max: int | None,
     fit_max: int | None = None,
 ) -> int:
-    """The smallest step-rounded context that holds the prompt and the answer.
-
-    Capped by the model's maximum and by what fits in free VRAM (`fit_max`). A prompt that
-    does not fit even then is a `context_overflow` error, so the executor can fall back
-    instead of letting the engine drop the start of the prompt.
-    """
-    want = prompt_tokens + (max_tokens or settings.default_output_tokens)
-    step = settings.step
-    size = max(settings.minimum, -(-want // step) * step)
-    limits = [v for v in (model_max, fit_max) if v]
-    cap = min(limits) if limits else None
-    if cap is not None:
-        if prompt_tokens >= cap:
-            raise UpstreamError(
-                f"long context: {prompt_tokens:,} tokens > {cap:,} local",
-                kind="context_overflow",
-                status=400,
-            )
-        size = min(size, cap)
-    return size
+    """The planned context for a request with no loaded runner (see choose_context)."""
+    planned = planned_context(settings, model_max, fit_max)
+    return choose_context(prompt_tokens, max_tokens, settings, planned, None).num_ctx
 
 
 @dataclass(frozen=True, slots=True)

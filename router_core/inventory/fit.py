@@ -68,6 +68,22 @@ def _room(hardware: HardwareInfo, loaded: LoadedModel | None, budget: FitBudget)
     return _Room(gpu=max(gpu, 0), total=max(gpu, 0) + max(ram, 0))
 
 
+def _stable_room(hardware: HardwareInfo, budget: FitBudget) -> _Room:
+    """Room from total memory minus the reserves: the same figure every time it is read.
+
+    The context a model is given must not drift with what happens to be free this minute
+    (free RAM moved it 30,720 → 24,576 within minutes, and each change reloads the model).
+    """
+    ram = max(hardware.ram_total_bytes - budget.ram_reserve_bytes, 0)
+    if not hardware.has_gpu:
+        return _Room(gpu=0, total=ram)
+    if hardware.unified_memory:
+        gpu = max(min(hardware.vram_total_bytes, hardware.ram_total_bytes) - budget.vram_reserve_bytes, 0)
+        return _Room(gpu=gpu, total=max(gpu, ram))
+    gpu = max(hardware.vram_total_bytes - budget.vram_reserve_bytes, 0)
+    return _Room(gpu=gpu, total=gpu + ram)
+
+
 def _context_in(room: int, weights: int, kv: int, cap: int | None, step: int) -> int:
     tokens = max(room - weights, 0) // kv
     if tokens >= step:
@@ -102,8 +118,11 @@ def fit_model(
         )
     if kv is None:
         return ModelFit(model.name, verdict, None, weights, None, "context size unknown: no KV-cache figures")
+    # The verdict says where it runs now; the context comes from total memory (stable).
+    stable = _stable_room(hardware, budget)
+    usable = stable.gpu if verdict == "gpu" else stable.total
     context = _context_in(usable, weights, kv, cap, budget.step)
-    note = f"{_gib(weights)} weights + {_gib(kv * context)} KV cache in {_gib(usable)}"
+    note = f"{_gib(weights)} weights + {_gib(kv * context)} KV cache in {_gib(usable)} (total less reserves)"
     return ModelFit(model.name, verdict, context, weights, kv, note)
 
 

@@ -1,8 +1,12 @@
 """Ollama through its native API, so each request gets a context window that holds it.
 
 Ollama's `/v1` endpoint cannot set `num_ctx`, and its small default silently truncates
-agent prompts (OpenCode #4182). `/api/chat` with `options.num_ctx` sized per request fixes
-that. Discovery (`/api/tags`, `/api/show`) goes through the `ollama` package.
+agent prompts (OpenCode #4182). `/api/chat` with `options.num_ctx` fixes that; one context
+per model, chosen once (inventory/context.py), so Ollama never reloads the runner in a
+steady session (server/sched.go needsReload reloads on any runner-option change).
+`keep_alive` on every request, `truncate: false` where the version has it, `think` only
+for models with the `thinking` capability. Discovery reads `/api/show` once per model
+(from the inventory when it has it), under the client's read timeout.
 """
 
 from __future__ import annotations
@@ -10,29 +14,58 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import orjson
 
 from router_core.errors import UpstreamError
-from router_core.inventory.context import TruncationWarning, check_truncation, size_num_ctx
+from router_core.inventory.context import (
+    ContextChoice,
+    TruncationWarning,
+    check_truncation,
+    choose_context,
+    planned_context,
+)
+from router_core.inventory.ollama_inventory import ModelDetails, OllamaStatus, parse_show
+from router_core.inventory.prompt_tokens import SessionTokens, session_key
 from router_core.privacy.ollama_cloud import cloud_models_in_tags
 from router_core.providers.http import make_client, status_error, transport_error
 from router_core.providers.ollama_translate import (
     ChunkTranslator,
     completion_from_ollama,
+    keep_alive_value,
+    think_value,
     to_ollama_body,
     usage_from_ollama,
 )
-from router_core.routing.tokens import estimate_prompt_tokens
 from router_core.settings import ContextSettings
 from router_core.types import ChatRequest, ChunkStream, Completion, ModelInfo
 
-if TYPE_CHECKING:
-    import ollama
-
 log = logging.getLogger(__name__)
+# `truncate: false` (an over-long prompt is an error, not silently cut): Ollama 0.12.4 on.
+TRUNCATE_SINCE = (0, 12, 4)
+
+
+def version_tuple(version: str | None) -> tuple[int, ...] | None:
+    parts = []
+    for piece in (version or "").lstrip("v").split("-")[0].split("."):
+        if not piece.isdigit():
+            return None
+        parts.append(int(piece))
+    return tuple(parts) if parts else None
+
+
+def full_name(model: str) -> str:
+    """Ollama reads a name without a tag as `:latest`."""
+    return model if ":" in model.rpartition("/")[2] else f"{model}:latest"
+
+
+def takes_think_levels(model: str, details: ModelDetails | None) -> bool:
+    """gpt-oss takes "low"/"medium"/"high" (its harmony parser); other thinking models booleans."""
+    arch = (details.architecture or "") if details else ""
+    return "gptoss" in arch.replace("-", "") or model.startswith("gpt-oss")
 
 
 def context_length_of(model_info: dict[str, Any] | None) -> int | None:
@@ -44,6 +77,30 @@ def context_length_of(model_info: dict[str, Any] | None) -> int | None:
     if value is None:
         value = next((v for k, v in model_info.items() if k.endswith(".context_length")), None)
     return int(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """One request's sizing, to check its answer against."""
+
+    model: str
+    key: str
+    messages: list[dict[str, Any]]
+    estimate: int
+    choice: ContextChoice
+
+
+def decode_line(provider: str, raw: bytes | str) -> dict[str, Any]:
+    """One Ollama JSON answer (a whole body or one NDJSON line): the one place they are decoded."""
+    try:
+        line = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"{provider}: upstream sent an invalid line", kind="protocol", provider=provider) from None
+    if not isinstance(line, dict):
+        raise UpstreamError(f"{provider}: upstream sent an invalid line", kind="protocol", provider=provider)
+    if "error" in line:
+        raise UpstreamError(f"{provider}: {line['error']}", kind="server", provider=provider)
+    return line
 
 
 class OllamaProvider:
@@ -68,36 +125,56 @@ class OllamaProvider:
             read_timeout_s=read_timeout_s,
             transport=transport,
         )
-        # The `ollama` package's client, made on first use (see _discovery_client).
-        self._discovery: ollama.AsyncClient | None = None
-        self._discovery_options: dict[str, Any] = {
-            "host": self.base_url,
-            "transport": transport,
-            "trust_env": False,
-            "follow_redirects": False,
-            "timeout": httpx.Timeout(connect=connect_timeout_s, read=30.0, write=30.0, pool=30.0),
-        }
-        # Per-model maximum context from /api/show, fetched once per model.
-        self._max_context: dict[str, int | None] = {}
-        # What fits in free VRAM beside the weights, set by the inventory when it knows.
+        self._read_timeout_s = read_timeout_s
+        # /api/show per model (full name), read once: from the inventory, or here on first use.
+        self._shown: dict[str, ModelDetails | None] = {}
+        # What fits beside the weights (from total memory: stable), set by the inventory.
         self.fit_context: dict[str, int] = {}
+        # num_ctx of each model's loaded runner (from /api/ps, then what this provider sent).
+        self._runner_ctx: dict[str, int] = {}
+        self._ps_read = False
+        self._version: str | None = None
+        self._version_read = False
+        self._tokens = SessionTokens()
         # Answers that read far fewer prompt tokens than were sent, and who hears of them.
         self.truncation_warnings = 0
         self.on_truncation: Callable[[TruncationWarning], object] | None = None
 
+    def use_inventory(self, status: OllamaStatus | None, fits: dict[str, int]) -> None:
+        """Take what the inventory read (so /api/show is read once per model) and the fits."""
+        self.fit_context = {full_name(k): v for k, v in fits.items()}
+        if status is None or not status.up:
+            return
+        self._version, self._version_read = status.version, status.version is not None
+        for m in status.models:
+            if m.details is not None:
+                self._shown[full_name(m.name)] = m.details
+        loaded = {full_name(m.name): m.context_length for m in status.loaded}
+        self._runner_ctx = {k: v for k, v in loaded.items() if v}
+        self._ps_read = True
+
+    async def _get_json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            if method == "GET":
+                response = await self._client.get(path)
+            else:
+                response = await self._client.post(path, content=orjson.dumps(body))
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, exc) from None
+        if response.status_code >= 300:
+            raise status_error(self.name, response.status_code, response.content, response.headers)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{self.name}: invalid {path} answer", kind="protocol", provider=self.name) from None
+
     async def list_models(self) -> list[ModelInfo]:
         # Read /api/tags directly: the `ollama` package drops the remote fields that mark a
         # cloud model (privacy mode must hide those).
-        try:
-            response = await self._client.get("/api/tags")
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise status_error(self.name, response.status_code, response.content, response.headers)
-        try:
-            entries = orjson.loads(response.content).get("models") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            raise UpstreamError(f"{self.name}: invalid /api/tags answer", kind="protocol", provider=self.name) from None
+        answer = await self._get_json("GET", "/api/tags")
+        entries = answer.get("models") if isinstance(answer, dict) else None
+        if not isinstance(entries, list):
+            raise UpstreamError(f"{self.name}: invalid /api/tags answer", kind="protocol", provider=self.name)
         cloud = set(cloud_models_in_tags({"models": entries}))
         return [
             ModelInfo(self.name, name, True, remote=name in cloud)
@@ -105,61 +182,93 @@ class OllamaProvider:
             if isinstance(entry, dict) and (name := str(entry.get("model") or entry.get("name") or ""))
         ]
 
-    def _discovery_client(self) -> ollama.AsyncClient:
-        # Imported here: the package (pydantic models) holds ~9 MB an idle router need not carry.
-        import ollama
-
-        if self._discovery is None:
-            self._discovery = ollama.AsyncClient(**self._discovery_options)
-        return self._discovery
-
-    async def model_max_context(self, model: str) -> int | None:
-        if model not in self._max_context:
-            import ollama
-
+    async def details(self, model: str) -> ModelDetails | None:
+        """/api/show's facts of a model, read once, under the client's read timeout."""
+        key = full_name(model)
+        if key not in self._shown:
             try:
-                shown = await self._discovery_client().show(model)
-            except ollama.ResponseError as exc:
-                if exc.status_code == 404:
+                answer = await self._get_json("POST", "/api/show", {"model": model})
+            except UpstreamError as exc:
+                if exc.upstream_status == 404 or exc.status == 404:
                     raise UpstreamError(
                         f"{self.name}: model '{model}' is not installed (ollama pull {model})",
                         kind="not_found",
                         status=404,
                         provider=self.name,
                     ) from None
-                raise self._discovery_error(exc) from None
-            except (httpx.HTTPError, ConnectionError) as exc:
-                # The ollama package turns connect failures into the builtin ConnectionError.
-                raise self._discovery_error(exc) from None
-            self._max_context[model] = context_length_of(dict(shown.modelinfo or {}))
-        return self._max_context[model]
+                raise
+            self._shown[key] = parse_show(answer) if isinstance(answer, dict) else None
+        return self._shown[key]
 
-    def _discovery_error(self, exc: Exception) -> UpstreamError:
-        import ollama
+    async def model_max_context(self, model: str) -> int | None:
+        shown = await self.details(model)
+        return shown.max_context if shown else None
 
-        if isinstance(exc, httpx.HTTPError):
-            return transport_error(self.name, exc)
-        if isinstance(exc, ollama.ResponseError):
-            return status_error(self.name, exc.status_code, orjson.dumps({"error": exc.error}), {})
-        return UpstreamError(f"{self.name}: cannot connect to the upstream server", kind="connect", provider=self.name)
+    async def _loaded_context(self, model: str) -> int | None:
+        if not self._ps_read:
+            self._ps_read = True
+            try:
+                answer = await self._get_json("GET", "/api/ps")
+            except UpstreamError:
+                answer = {}
+            for entry in (answer.get("models") or []) if isinstance(answer, dict) else []:
+                ctx = entry.get("context_length") if isinstance(entry, dict) else None
+                name = str(entry.get("model") or entry.get("name") or "") if isinstance(entry, dict) else ""
+                if name and isinstance(ctx, int) and ctx > 0:
+                    self._runner_ctx.setdefault(full_name(name), ctx)
+        return self._runner_ctx.get(full_name(model))
 
-    async def _chat_body(self, request: ChatRequest, model: str, stream: bool) -> tuple[bytes, int, int]:
-        """The /api/chat body, the prompt estimate and the num_ctx it asks for."""
-        estimate = estimate_prompt_tokens(request.messages, request.tools)
+    async def _truncate_flag(self) -> bool | None:
+        if not self._version_read:
+            self._version_read = True
+            try:
+                answer = await self._get_json("GET", "/api/version")
+                self._version = str(answer.get("version") or "") or None if isinstance(answer, dict) else None
+            except UpstreamError:
+                self._version = None
+        found = version_tuple(self._version)
+        return False if found is not None and found >= TRUNCATE_SINCE else None
+
+    async def planned_context(self, model: str) -> int:
+        """The one context this model gets here (inventory/context.py planned_context)."""
+        fit = self.fit_context.get(full_name(model))
+        return planned_context(self._context, await self.model_max_context(model), fit)
+
+    async def _chat_body(self, request: ChatRequest, model: str, stream: bool) -> tuple[bytes, _Turn]:
+        """The /api/chat body and what to check the answer against."""
+        key = session_key(full_name(model), request.session_id, request.messages)
+        estimate = self._tokens.estimate(key, request.messages, request.tools)
         try:
-            num_ctx = size_num_ctx(
-                estimate,
-                request.max_tokens,
-                self._context,
-                await self.model_max_context(model),
-                self.fit_context.get(model),
+            planned = await self.planned_context(model)
+            choice = choose_context(
+                estimate, request.max_tokens, self._context, planned, await self._loaded_context(model)
             )
         except UpstreamError as exc:
             exc.provider = self.name
             raise
-        return orjson.dumps(to_ollama_body(request.body, model, stream=stream, num_ctx=num_ctx)), estimate, num_ctx
+        shown = self._shown.get(full_name(model))
+        capabilities = shown.capabilities if shown else ()
+        body = to_ollama_body(
+            request.body,
+            model,
+            stream=stream,
+            num_ctx=choice.num_ctx,
+            num_predict=choice.num_predict,
+            keep_alive=keep_alive_value(self._context.keep_alive),
+            truncate=await self._truncate_flag(),
+            think=think_value(request.body, request.anthropic_body, capabilities, takes_think_levels(model, shown)),
+        )
+        return orjson.dumps(body), _Turn(model, key, request.messages, estimate, choice)
 
-    def _check_truncation(self, model: str, estimate: int, num_ctx: int, final: dict[str, Any]) -> None:
+    def _finished(self, turn: _Turn, final: dict[str, Any]) -> None:
+        """The runner now holds turn's context; the session's count calibrates its next estimate."""
+        self._runner_ctx[full_name(turn.model)] = turn.choice.num_ctx
+        if not self._check_truncation(turn.model, turn.estimate, turn.choice.num_ctx, final):
+            count = final.get("prompt_eval_count")
+            if isinstance(count, int) and count > 0:
+                self._tokens.record(turn.key, turn.messages, count)
+
+    def _check_truncation(self, model: str, estimate: int, num_ctx: int, final: dict[str, Any]) -> bool:
         count = final.get("prompt_eval_count")
         warning = check_truncation(
             self.name,
@@ -170,14 +279,15 @@ class OllamaProvider:
             self._context.truncation_warn_ratio,
         )
         if warning is None:
-            return
+            return False
         self.truncation_warnings += 1
         log.warning("%s", warning.message)
         if self.on_truncation is not None:
             self.on_truncation(warning)
+        return True
 
     async def complete(self, request: ChatRequest, model: str) -> Completion:
-        content, estimate, num_ctx = await self._chat_body(request, model, False)
+        content, turn = await self._chat_body(request, model, False)
         try:
             response = await self._client.post(
                 "/api/chat", content=content, headers={"content-type": "application/json"}
@@ -186,15 +296,13 @@ class OllamaProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise status_error(self.name, response.status_code, response.content, response.headers)
-        final = orjson.loads(response.content)
-        if "error" in final:
-            raise UpstreamError(f"{self.name}: {final['error']}", kind="server", provider=self.name)
-        self._check_truncation(model, estimate, num_ctx, final)
+        final = decode_line(self.name, response.content)
+        self._finished(turn, final)
         body = completion_from_ollama(final, f"{self.name}/{model}", int(time.time()))
         return Completion(body=body, usage=usage_from_ollama(final))
 
     async def stream(self, request: ChatRequest, model: str) -> ChunkStream:
-        content, estimate, num_ctx = await self._chat_body(request, model, True)
+        content, turn = await self._chat_body(request, model, True)
         translator = ChunkTranslator(f"{self.name}/{model}", int(time.time()))
         final: dict[str, Any] | None = None
         try:
@@ -206,14 +314,7 @@ class OllamaProvider:
                 async for raw in response.aiter_lines():
                     if not raw:
                         continue
-                    try:
-                        line = orjson.loads(raw)
-                    except orjson.JSONDecodeError:
-                        raise UpstreamError(
-                            f"{self.name}: upstream sent an invalid line", kind="protocol", provider=self.name
-                        ) from None
-                    if "error" in line:
-                        raise UpstreamError(f"{self.name}: {line['error']}", kind="server", provider=self.name)
+                    line = decode_line(self.name, raw)
                     for chunk in translator.translate(line):
                         yield chunk
                     if line.get("done"):
@@ -225,10 +326,8 @@ class OllamaProvider:
             raise UpstreamError(
                 f"{self.name}: the stream ended before the answer was done", kind="protocol", provider=self.name
             )
-        self._check_truncation(model, estimate, num_ctx, final)
+        self._finished(turn, final)
         yield usage_from_ollama(final)
 
     async def aclose(self) -> None:
         await self._client.aclose()
-        if self._discovery is not None:
-            await self._discovery._client.aclose()

@@ -26,17 +26,20 @@ _OPTION_FIELDS = {
 }
 
 
-def _text_and_images(content: Any, where: str) -> tuple[str, list[str]]:
-    if content is None:
-        return "", []
-    if isinstance(content, str):
-        return content, []
-    texts: list[str] = []
-    images: list[str] = []
+def _parts(content: Any, role: str, where: str) -> list[JSON]:
+    """Ollama messages for one OpenAI message's content, as openai/openai.go builds them.
+
+    A string is one message; a list of parts is one message per part (a text part its own
+    `content`, an image part its own `images`), in order, so the model's template renders
+    them as Ollama's own /v1 endpoint would (not glued together).
+    """
+    if content is None or isinstance(content, str):
+        return [{"role": role, "content": content or ""}]
+    out: list[JSON] = []
     for i, part in enumerate(content):
-        kind = part.get("type")
+        kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            texts.append(part.get("text", ""))
+            out.append({"role": role, "content": str(part.get("text", ""))})
         elif kind == "image_url":
             url = part.get("image_url", {})
             url = url.get("url", "") if isinstance(url, dict) else url
@@ -46,12 +49,12 @@ def _text_and_images(content: Any, where: str) -> tuple[str, list[str]]:
                     "local models take images as base64 data: URLs only",
                     param=f"{where}.content[{i}].image_url",
                 )
-            images.append(data)
+            out.append({"role": role, "content": "", "images": [data]})
         else:
             raise BadRequest(
                 f"content part type '{kind}' is not supported by local models", param=f"{where}.content[{i}]"
             )
-    return "".join(texts), images
+    return out or [{"role": role, "content": ""}]
 
 
 def _tool_arguments(raw: Any, where: str) -> Any:
@@ -65,51 +68,105 @@ def _tool_arguments(raw: Any, where: str) -> Any:
     return raw if raw is not None else {}
 
 
+def _tool_calls(calls: list[JSON], where: str, call_names: dict[str, str]) -> list[JSON]:
+    out = []
+    for j, call in enumerate(calls):
+        fn = call.get("function") or {}
+        name = fn.get("name", "")
+        arguments = _tool_arguments(fn.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")
+        item: JSON = {"function": {"name": name, "arguments": arguments}}
+        if call.get("id"):
+            # api/types.go ToolCall.ID: renderers match results to calls by it.
+            call_names[call["id"]] = name
+            item["id"] = call["id"]
+        out.append(item)
+    return out
+
+
 def to_ollama_messages(messages: list[JSON]) -> list[JSON]:
     out: list[JSON] = []
     call_names: dict[str, str] = {}
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         role = message["role"]
-        text, images = _text_and_images(message.get("content"), where)
-        item: JSON = {"role": "system" if role == "developer" else role, "content": text}
-        if images:
-            item["images"] = images
+        group = _parts(message.get("content"), "system" if role == "developer" else role, where)
+        last = group[-1]
+        thinking = message.get("reasoning_content") or message.get("reasoning")
+        if role == "assistant" and isinstance(thinking, str) and thinking:
+            last["thinking"] = thinking
         if role == "assistant" and message.get("tool_calls"):
-            calls = []
-            for j, call in enumerate(message["tool_calls"]):
-                fn = call.get("function") or {}
-                name = fn.get("name", "")
-                if call.get("id"):
-                    call_names[call["id"]] = name
-                calls.append(
-                    {
-                        "function": {
-                            "name": name,
-                            "arguments": _tool_arguments(
-                                fn.get("arguments"), f"{where}.tool_calls[{j}].function.arguments"
-                            ),
-                        }
-                    }
-                )
-            item["tool_calls"] = calls
+            last["tool_calls"] = _tool_calls(message["tool_calls"], where, call_names)
         if role == "tool":
-            name = call_names.get(message.get("tool_call_id", ""))
+            call_id = message.get("tool_call_id") or ""
+            name = call_names.get(call_id)
             if name:
-                item["tool_name"] = name
-        out.append(item)
+                last["tool_name"] = name
+            if call_id:
+                last["tool_call_id"] = call_id  # api/types.go Message.ToolCallID
+        out.extend(group)
     return out
 
 
-def to_ollama_body(body: JSON, model: str, *, stream: bool, num_ctx: int) -> JSON:
-    """The `/api/chat` body for an OpenAI chat-completions body."""
+def think_value(
+    body: JSON, anthropic_body: JSON | None, capabilities: tuple[str, ...], levels: bool
+) -> bool | str | None:
+    """Ollama's `think` for a request, or None to leave it out.
+
+    Never sent to a model without the `thinking` capability (a 400 there: server/routes.go).
+    From the client: OpenAI `reasoning_effort` ("none" turns it off), Anthropic `thinking`
+    (`{"type": "disabled"}` turns it off; a budget maps to a level). Levels go only to models
+    that take them (gpt-oss); others get true/false. Absent: the model's default (thinking
+    models think).
+    """
+    if "thinking" not in capabilities:
+        return None
+    effort = body.get("reasoning_effort")
+    level: str | None = None
+    on: bool | None = None
+    if isinstance(effort, str):
+        on = effort not in ("none", "minimal")
+        level = effort if effort in ("low", "medium", "high") else None
+    thinking = (anthropic_body or {}).get("thinking")
+    if isinstance(thinking, dict):
+        if thinking.get("type") == "disabled":
+            on = False
+        elif thinking.get("type") in ("enabled", "adaptive"):
+            on = True
+            budget = thinking.get("budget_tokens")
+            if isinstance(budget, int):
+                level = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+    if on is None:
+        return None
+    if on and levels:
+        return level or "medium"
+    return on
+
+
+def to_ollama_body(
+    body: JSON,
+    model: str,
+    *,
+    stream: bool,
+    num_ctx: int,
+    num_predict: int | None = None,
+    keep_alive: str | int | None = None,
+    truncate: bool | None = None,
+    think: bool | str | None = None,
+) -> JSON:
+    """The `/api/chat` body for an OpenAI chat-completions body.
+
+    Runner options (`num_ctx` alone of them) are the same on every request of a steady
+    session, so Ollama never reloads the model; `num_predict` is not a runner option.
+    """
     options: JSON = {"num_ctx": num_ctx}
     for openai_name, ollama_name in _OPTION_FIELDS.items():
         if body.get(openai_name) is not None:
             value = body[openai_name]
             options[ollama_name] = [value] if openai_name == "stop" and isinstance(value, str) else value
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if max_tokens:
+    if num_predict:
+        options["num_predict"] = num_predict
+    elif max_tokens:
         options["num_predict"] = max_tokens
     out: JSON = {
         "model": model,
@@ -117,6 +174,10 @@ def to_ollama_body(body: JSON, model: str, *, stream: bool, num_ctx: int) -> JSO
         "stream": stream,
         "options": options,
     }
+    if keep_alive is not None:
+        out["keep_alive"] = keep_alive
+    if truncate is not None:
+        out["truncate"] = truncate
     if body.get("tools"):
         out["tools"] = body["tools"]
     fmt = body.get("response_format")
@@ -125,10 +186,14 @@ def to_ollama_body(body: JSON, model: str, *, stream: bool, num_ctx: int) -> JSO
             out["format"] = "json"
         elif fmt.get("type") == "json_schema":
             out["format"] = (fmt.get("json_schema") or {}).get("schema", "json")
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        out["think"] = effort != "none"
+    if think is not None:
+        out["think"] = think
     return out
+
+
+def keep_alive_value(setting: str) -> str | int:
+    """settings' keep_alive as Ollama reads it: whole seconds as a number ("-1": forever), else the duration."""
+    return int(setting) if setting.lstrip("-").isdigit() else setting
 
 
 def usage_from_ollama(final: JSON) -> Usage:

@@ -8,7 +8,7 @@ The first candidate comes from the first rule that applies:
 4. cloud: model `cloud`, or tag `cloud`;
 5. a heavy tag -> heavy_model; 6. a UI tag -> ui_model;
 7. `review` with review_strategy "alternate" -> a reviewer other than the session's writer;
-8. long context: prompt estimate + max_tokens beyond the usable local context;
+8. long context: prompt estimate + min(max_tokens, context.output_reserve) beyond the usable local context;
 9. the local default.
 
 Then the fallback chain (local entries only for 1-2). A review is never served by the
@@ -64,7 +64,9 @@ def _long_context(request: ChatRequest, rules: RoutingRules, state: RoutingState
     target = rules.long_context_model
     if not target or target == rules.local_model:
         return None, None
-    output = request.max_tokens or rules.default_output_tokens
+    # Output room: min(max_tokens, context.output_reserve); agents ask for 32k and write a few thousand.
+    reserve = rules.settings.context.output_reserve
+    output = min(request.max_tokens or reserve, reserve)
     limit = state.local_context_limit or rules.local_context_tokens
     size = request.headers.get("content-length")
     if size and size.isdigit() and body_size_tokens(int(size)) + output <= limit * SIZE_MARGIN:

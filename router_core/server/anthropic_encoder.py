@@ -112,6 +112,10 @@ def message_from_completion(completion: Completion) -> JSON:
     choice = (body.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[JSON] = []
+    thinking = message.get("reasoning_content")
+    if isinstance(thinking, str) and thinking:
+        # A local model's thinking, as a thinking block; no signature: only Anthropic signs.
+        content.append({"type": "thinking", "thinking": thinking, "signature": ""})
     text = message.get("content")
     if isinstance(text, list):
         text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
@@ -191,6 +195,11 @@ class AnthropicStream:
         out = [self._start()]
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
+            thinking = delta.get("reasoning_content")
+            if isinstance(thinking, str) and thinking:
+                if self.open != "thinking":
+                    out.append(self._open({"type": "thinking", "thinking": "", "signature": ""}))
+                out.append(self._delta(self.index, {"type": "thinking_delta", "thinking": thinking}))
             text = delta.get("content")
             if isinstance(text, str) and text:
                 if self.open != "text":

@@ -233,10 +233,14 @@ class FakeOllama:
     """The engine. `llama_url` is accepted for older call sites and unused: runners are its own."""
 
     def __init__(
-        self, llama_url: str | None = None, models: list[FakeModel] | None = None, *, threads: int = 2
+        self, llama_url: str | None = None, models: list[FakeModel] | None = None, *, threads: int = 2,
+        version: str = VERSION,
     ) -> None:
         models = models or [FakeModel("gemma3:270m", capabilities=["completion", "tools"], loaded_vram=0)]
         self.state = FakeOllamaState(llama_url, {full_name(m.name): m for m in models})
+        self.version_string = version
+        # `truncate` came in 0.12.4 (api/types.go ChatRequest.Truncate); older servers ignore it.
+        self.has_truncate = tuple(int(p) for p in version.split(".")) >= (0, 12, 4)
         self.threads = threads
         self._schedule = asyncio.Lock()
         for m in models:
@@ -305,7 +309,7 @@ class FakeOllama:
     # -- discovery -------------------------------------------------------------------------
 
     async def version(self, request: Request) -> Response:
-        return Response(orjson.dumps({"version": VERSION}), media_type="application/json")
+        return Response(orjson.dumps({"version": self.version_string}), media_type="application/json")
 
     async def status(self, request: Request) -> Response:
         body = {"cloud": {"disabled": self.state.cloud_disabled, "source": "default"},
@@ -442,7 +446,7 @@ class FakeOllama:
             )
             num_ctx = int(runner.options["num_ctx"])
             raw = body.get("messages") or []
-            if body.get("truncate", True) is False:
+            if body.get("truncate", True) is False and self.has_truncate:
                 messages = _llama_messages(raw, body.get("tools"))
                 if await self._prompt_tokens(client, messages) > num_ctx:
                     await client.aclose()
