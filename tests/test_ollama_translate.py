@@ -28,11 +28,14 @@ def test_request_translation_with_tools_images_and_tool_results() -> None:
     assert out["model"] == "qwen3:30b-a3b" and out["stream"] is True
     assert out["options"] == {"num_ctx": 16384, "temperature": 0.2, "stop": ["END"], "num_predict": 50}
     assert out["tools"] == body["tools"]
-    system, user, assistant, tool = out["messages"]
+    # Each content part is its own message, as Ollama's openai/openai.go builds them.
+    system, text, image, assistant, tool = out["messages"]
     assert system == {"role": "system", "content": "be brief"}
-    assert user == {"role": "user", "content": "see ", "images": ["iVBOR"]}
-    assert assistant["tool_calls"] == [{"function": {"name": "read", "arguments": {"path": "a.py"}}}]
-    assert tool == {"role": "tool", "content": "print(1)", "tool_name": "read"}
+    assert text == {"role": "user", "content": "see "}
+    assert image == {"role": "user", "content": "", "images": ["iVBOR"]}
+    # Tool-call ids kept both ways (api/types.go ToolCall.ID, Message.ToolCallID).
+    assert assistant["tool_calls"] == [{"id": "call_1", "function": {"name": "read", "arguments": {"path": "a.py"}}}]
+    assert tool == {"role": "tool", "content": "print(1)", "tool_name": "read", "tool_call_id": "call_1"}
 
 
 def test_remote_image_urls_are_refused_for_local_models() -> None:

@@ -1,5 +1,9 @@
 """Context and output limits of the models Hybridge serves, for client configs.
 
+The local figure is `planned_context` (inventory/context.py): the same one context the
+Ollama provider sends as num_ctx and doctor shows, so a client compacts exactly where the
+local model's window ends.
+
 A client that is told a model's real window can compact a conversation before it
 overflows (OpenCode switches that off when `limit.context` is 0, so a limit here is never
 0). The local model's window comes from the inventory: the largest context that fits on
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from router_core.inventory.context import planned_context
 from router_core.inventory.machine import InventorySnapshot
 from router_core.settings import Settings
 
@@ -70,10 +75,11 @@ def local_facts(settings: Settings, snapshot: InventorySnapshot | None) -> Local
     caps = found.capabilities if found.details else None
     fit = snapshot.fit(provider, model)
     if fit is not None and fit.runs_locally and fit.max_context:
-        return LocalModelFacts(fit.max_context, caps, f"inventory: {fit.note or 'fits this machine'}")
+        context = planned_context(settings.context, found.max_context, fit.max_context)
+        return LocalModelFacts(context, caps, f"inventory: {fit.note or 'fits this machine'}")
     if found.max_context:
-        context = min(found.max_context, default)
-        return LocalModelFacts(context, caps, "the model's own maximum, capped by routing.local_context_tokens")
+        context = planned_context(settings.context, found.max_context, None)
+        return LocalModelFacts(context, caps, "the model's own maximum, capped by context.max_context_tokens")
     return LocalModelFacts(None, caps, f"routing.local_context_tokens ({default:,}): no context figure for '{model}'")
 
 

@@ -30,6 +30,9 @@ class FitBudget:
     ram_reserve_bytes: int
     min_context: int  # the least context any request gets (settings.context.minimum)
     step: int  # contexts are whole multiples of this (settings.context.step)
+    # The most context any model is given (settings.context.max_context_tokens): the figure
+    # doctor shows, client configs get, and the Ollama provider sends (planned_context).
+    max_context: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,8 @@ def fit_model(
     # The verdict says where it runs now; the context comes from total memory (stable).
     stable = _stable_room(hardware, budget)
     usable = stable.gpu if verdict == "gpu" else stable.total
-    context = _context_in(usable, weights, kv, cap, budget.step)
+    limit = min(v for v in (cap, budget.max_context) if v) if (cap or budget.max_context) else None
+    context = _context_in(usable, weights, kv, limit, budget.step)
     note = f"{_gib(weights)} weights + {_gib(kv * context)} KV cache in {_gib(usable)} (total less reserves)"
     return ModelFit(model.name, verdict, context, weights, kv, note)
 

@@ -50,6 +50,7 @@ def fit_budget(settings: Settings) -> FitBudget:
         ram_reserve_bytes=settings.inventory.ram_reserve_mb * MIB,
         min_context=settings.context.minimum,
         step=settings.context.step,
+        max_context=settings.context.max_context_tokens,
     )
 
 
