@@ -220,7 +220,8 @@ def report(results: list[Result]) -> str:
     by = {(r.session, r.mode): r for r in results}
     for session in dict.fromkeys(r.session for r in results):
         d, h = by[(session, "direct")], by[(session, "hybridge")]
-        lines.append(f"- {session}: prompt tokens Hybridge/direct = {h.prompt_tokens_evaluated / d.prompt_tokens_evaluated:.3f}, "
+        tokens = h.prompt_tokens_evaluated / max(d.prompt_tokens_evaluated, 1)
+        lines.append(f"- {session}: prompt tokens Hybridge/direct = {tokens:.3f}, "
                      f"time Hybridge/direct = {h.wall_s / d.wall_s:.3f}, loads after the first {h.loads_after_first} "
                      f"(direct {d.loads_after_first})")
     return "\n".join(lines)
