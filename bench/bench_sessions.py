@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -228,6 +229,8 @@ def report(results: list[Result]) -> str:
 
 
 def main() -> None:
+    # A stopped run still stops its runners (llama-server processes in their own sessions).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opencode-turns", type=int, default=30)
     parser.add_argument("--claude-code-turns", type=int, default=15)

@@ -64,7 +64,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "explain",
         help="show where a chat request would be routed and why (sends nothing)",
-        description="Read an OpenAI chat-completions body and print the routing plan with its reasons.",
+        description=(
+            "Read an OpenAI chat-completions body and print the routing plan with its reasons. "
+            "A request runs locally when its prompt estimate + min(max_tokens, context.output_reserve) "
+            "fits the local model's context; that context is chosen once per model (the most that fits "
+            "beside its weights, within its own maximum and context.max_context_tokens), and "
+            "num_predict is min(max_tokens, context - prompt)."
+        ),
     )
     parser.add_argument("file", nargs="?", help="JSON request body (default or '-': stdin)")
     parser.add_argument(
