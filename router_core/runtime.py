@@ -96,6 +96,7 @@ class Runtime:
             budget_action=budget.action,
             cooling=self.executor.cooldowns.cooling(),
             local_context_limit=self.local_context_limit(),
+            capabilities=self.inventory.capabilities(),
             recent_writer=self.writers.view(),
         )
 

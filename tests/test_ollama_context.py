@@ -191,3 +191,40 @@ def test_a_name_without_a_tag_is_latest_and_thinking_comes_back(engine: tuple[Fa
     blocks = anthropic.json()["content"]
     assert blocks[0]["type"] == "thinking" and blocks[0]["thinking"]
     assert "think" not in fake.state.requests[-1]  # never sent to a model without the capability
+
+
+# --- capabilities in routing ------------------------------------------------------------
+
+
+def _plan_first(body: dict[str, Any], caps: dict[str, tuple[str, ...]]) -> str:
+    from router_core.routing.decide import decide
+    from router_core.routing.state import RoutingState
+    from router_core.server.openai_request import parse_chat_request
+
+    settings = make_settings({
+        "routing": {"local_model": "ollama/gemma3:270m", "fallback_chain": ["ollama/qwen3:8b"]},
+        "providers": {"ollama": {"kind": "ollama", "base_url": "http://127.0.0.1:11434"}},
+    })
+    plan = decide(parse_chat_request(body, {}), settings, RoutingState(capabilities=caps))
+    return plan.candidates[0].id
+
+
+TOOLS = [{"type": "function", "function": {"name": "read", "parameters": {"type": "object"}}}]
+IMAGE = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}]}]
+
+
+def test_tools_never_go_to_a_local_model_without_tools() -> None:
+    caps = {"ollama/gemma3:270m": ("completion",), "ollama/qwen3:8b": ("completion", "tools", "thinking")}
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "tools": TOOLS}
+    assert _plan_first(body, caps) == "ollama/qwen3:8b"
+    assert _plan_first({**body, "tools": None}, caps) == "ollama/gemma3:270m"
+
+
+def test_images_go_only_to_vision_models() -> None:
+    caps = {"ollama/gemma3:270m": ("completion", "vision"), "ollama/qwen3:8b": ("completion", "tools")}
+    assert _plan_first({"model": "auto", "messages": IMAGE}, caps) == "ollama/gemma3:270m"
+    caps = {"ollama/gemma3:270m": ("completion",), "ollama/qwen3:8b": ("completion", "tools")}
+    from router_core.errors import NoRoute
+
+    with pytest.raises(NoRoute, match="lacks vision"):
+        _plan_first({"model": "auto", "messages": IMAGE}, caps)

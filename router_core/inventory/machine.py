@@ -100,6 +100,19 @@ class Inventory:
         fits = self.snapshot.fits.get(provider, {})
         return {name: f.max_context for name, f in fits.items() if f.runs_locally and f.max_context}
 
+    def capabilities(self) -> dict[str, tuple[str, ...]]:
+        """`<provider>/<model>` -> capabilities from /api/show, for the models shown so far."""
+        if self.snapshot is None:
+            return {}
+        out: dict[str, tuple[str, ...]] = {}
+        for provider, status in self.snapshot.ollama.items():
+            for m in status.models:
+                if m.details is not None:
+                    out[f"{provider}/{m.name}"] = m.capabilities
+                    if m.name.endswith(":latest"):
+                        out[f"{provider}/{m.name.removesuffix(':latest')}"] = m.capabilities
+        return out
+
     def local_context_limit(self) -> int | None:
         """Usable context of routing.local_model here now; None until known."""
         ref = self.settings.routing.local_model

@@ -200,6 +200,36 @@ def _by_cooldown(candidates: list[Candidate], cooling: frozenset[str]) -> list[C
     return [lead, *ready[1:], *(x for x in candidates if x.id in cooling)]
 
 
+def _needs(request: ChatRequest) -> tuple[str, ...]:
+    """Ollama capabilities a request needs: `tools` for tools, `vision` for images."""
+    needs = ("tools",) if request.tools else ()
+    for message in request.messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") in ("image_url", "image", "input_image") for p in content
+        ):
+            return (*needs, "vision")
+    return needs
+
+
+def _capable(candidates: list[Candidate], request: ChatRequest, state: RoutingState) -> list[Candidate]:
+    """Local models whose known capabilities lack what the request needs drop out (Ollama answers 400)."""
+    if not state.capabilities:
+        return candidates
+    needs = _needs(request)
+    if not needs:
+        return candidates
+    kept = [c for c in candidates if all(n in state.capabilities.get(c.id, needs) for n in needs)]
+    if not kept:
+        missing = ", ".join(needs)
+        raise NoRoute(f"no configured model can serve this request: {candidates[0].id} lacks {missing}")
+    if kept[0] is not candidates[0]:
+        first = kept[0]
+        why = f"{candidates[0].id} lacks {', '.join(needs)}, so {first.reason}"
+        kept[0] = Candidate(first.provider, first.model, first.route, why)
+    return kept
+
+
 def decide(request: ChatRequest, settings: Settings, state: RoutingState = _DEFAULT_STATE) -> RoutePlan:
     rules = rules_for(settings)
     c = classify(request, rules)
@@ -222,6 +252,7 @@ def decide(request: ChatRequest, settings: Settings, state: RoutingState = _DEFA
                 candidates.append(fallback)
     if not candidates:
         raise NoRoute("no model can serve this request (set routing.local_model)")
+    candidates = _capable(candidates, request, state)
     candidates = _by_cooldown(candidates, state.cooling)
 
     return RoutePlan(

@@ -31,3 +31,6 @@ class RoutingState:
     local_context_limit: int | None = None
     # Session id -> `<provider>/<model>` that served the session's last code-writing turn.
     recent_writer: Mapping[str, str] = field(default_factory=lambda: _NO_WRITERS, hash=False)
+    # `<provider>/<model>` -> Ollama capabilities from /api/show (tools, vision, thinking...);
+    # a model not listed is unknown and not filtered.
+    capabilities: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}), hash=False)
