@@ -235,7 +235,7 @@ class AnthropicStream:
 
 
 class AnthropicEncoder:
-    api: Literal["openai", "anthropic"] = "anthropic"
+    api: Literal["openai", "anthropic", "responses", "ollama"] = "anthropic"
 
     def error_response(self, exc: HybridgeError, request_id: str) -> Response:
         return anthropic_error_response(exc, request_id)

@@ -31,7 +31,9 @@ from router_core.server.token import enforced_token
 log = logging.getLogger(__name__)
 
 # Modules under router_core/server/ that add routes: each has `routes(runtime) -> list[BaseRoute]`.
-ROUTE_MODULES: tuple[str, ...] = ("anthropic_api", "privacy_api", "stats_api", "explain_api", "openapi_api")
+ROUTE_MODULES: tuple[str, ...] = (
+    "anthropic_api", "responses_api", "privacy_api", "stats_api", "explain_api", "openapi_api"
+)
 
 # Headers routing may read; everything else the client sends stays out of the request.
 # (content-length lets routing bound the prompt's size without walking a long history.)

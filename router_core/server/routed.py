@@ -81,7 +81,7 @@ class StreamEncoder(Protocol):
 class ResponseEncoder(Protocol):
     """One client API's answers and errors."""
 
-    api: Literal["openai", "anthropic"]
+    api: Literal["openai", "anthropic", "responses", "ollama"]
 
     def error_response(self, exc: HybridgeError, request_id: str) -> Response: ...
 
@@ -116,7 +116,7 @@ class OpenAIStream:
 
 
 class OpenAIEncoder:
-    api: Literal["openai", "anthropic"] = "openai"
+    api: Literal["openai", "anthropic", "responses", "ollama"] = "openai"
 
     def error_response(self, exc: HybridgeError, request_id: str) -> Response:
         return openai_error_response(exc, request_id)
