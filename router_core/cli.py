@@ -15,7 +15,7 @@ from router_core.redact import install_log_redaction
 
 # Each module registers one subcommand (see router_core/commands/).
 COMMAND_MODULES = (
-    "serve", "keys", "doctor", "privacy", "token", "stats", "rate", "opencode", "claude_code", "explain",
+    "serve", "keys", "doctor", "privacy", "token", "stats", "rate", "opencode", "claude_code", "setup", "explain",
     "desktop",
 )  # fmt: skip
 
