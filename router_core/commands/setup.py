@@ -1,7 +1,7 @@
 """`hybridge setup AGENT`: point a coding agent at Hybridge (shows a diff; --write applies it).
 
-opencode and claude-code run the commands of the same names (`hybridge opencode`,
-`hybridge claude-code` stay as aliases); codex and aider merge Hybridge into their config
+`setup opencode ...` and `setup claude-code ...` are the commands `hybridge opencode` and
+`hybridge claude-code` (cli.py rewrites them, so their options apply); codex and aider merge Hybridge into their config
 files, with a backup of the old file; ollama prints the one line an Ollama-API client
 needs. With privacy mode on, each agent's own phone-home switches are written off too.
 """
@@ -101,13 +101,6 @@ WRITERS: dict[str, Callable[[Settings, argparse.Namespace, str | None], list[Age
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.agent in ("opencode", "claude-code"):
-        from router_core.cli import main
-
-        return main([*(["--config", args.config] if getattr(args, "config", None) else []), args.agent, *args.rest])
-    if args.rest:
-        print(f"hybridge setup {args.agent}: unexpected arguments {' '.join(args.rest)}", file=sys.stderr)
-        return 2
     settings = load_settings(args)
     if args.agent == "ollama":
         return ollama_line(settings, args)
@@ -130,5 +123,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--no-inventory", action="store_true", help="do not read the GPU and Ollama (use the settings' figures)"
     )
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
