@@ -154,3 +154,13 @@ def test_local_model_answers_streamed_and_whole(llama_server: LlamaServer, fake_
         assert text and final.response.usage.output_tokens == 8
         rows = records.wait(2)
         assert [(r.api, r.route, r.provider) for r in rows] == [("responses", "local", "llamacpp")] * 2
+
+
+def test_models_in_anthropics_shape_when_asked_with_anthropic_version(hybridge: RouterService) -> None:
+    url = f"{hybridge.status().base_url}/models"
+    anthropic_shape = httpx.get(url, headers={"anthropic-version": "2023-06-01"}).json()
+    assert anthropic_shape["has_more"] is False and anthropic_shape["first_id"] == "auto"
+    first = anthropic_shape["data"][0]
+    assert first["type"] == "model" and first["id"] == "auto" and first["display_name"] and first["created_at"]
+    assert [m["id"] for m in anthropic_shape["data"]] == [m["id"] for m in httpx.get(url).json()["data"]]
+    assert anthropic_shape["last_id"] == anthropic_shape["data"][-1]["id"]

@@ -94,6 +94,20 @@ class ChatCompletionsEndpoint:
         await RoutedChat(self.runtime, plan, chat, request_id)(scope, receive, send)
 
 
+MODEL_NAMES = {"auto": "Auto (Hybridge routes it)", "local": "Local (stays on this machine)",
+               "cloud": "Cloud (Hybridge's cloud model)"}
+
+
+def anthropic_model_list(ids: list[str]) -> Any:
+    """Anthropic's List Models shape (docs.claude.com/en/api/models-list), for clients that
+    send `anthropic-version` (Claude Code's model discovery)."""
+    data = [
+        {"type": "model", "id": i, "display_name": MODEL_NAMES.get(i, i), "created_at": "1970-01-01T00:00:00Z"}
+        for i in ids
+    ]
+    return {"data": data, "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+
+
 def error_for_path(path: str, err: HybridgeError, request_id: str) -> Response:
     """An error in the shape of the API the path belongs to (Anthropic's under /v1/messages)."""
     if path.startswith("/v1/messages"):
@@ -157,6 +171,8 @@ def create_app(runtime: Runtime) -> Starlette:
 
     async def models(request: Request) -> Response:
         ids = await runtime.list_models()
+        if request.headers.get("anthropic-version"):
+            return json_response(anthropic_model_list(ids))
         return json_response(
             {
                 "object": "list",
