@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from router_core.clients import aider_config, codex_config
+from router_core.clients import aider_config, codex_config, qwen_code_config
 from router_core.clients.agent_update import AgentUpdate, plan_update, read_timeout_s
 from router_core.clients.model_limits import ModelLimits, cloud_limits, local_facts, local_limits
 from router_core.clients.opencode_config import base_url, write_opencode_update
@@ -22,7 +22,7 @@ from router_core.commands.common import load_settings
 from router_core.commands.opencode import read_inventory, server_token
 from router_core.settings import Settings
 
-AGENTS = ("opencode", "claude-code", "codex", "aider", "ollama")
+AGENTS = ("opencode", "claude-code", "codex", "aider", "qwen-code", "ollama")
 PRIVACY_NOTE = "privacy mode is on: {agent}'s own traffic to its vendor ({what}) is switched off too"
 
 
@@ -86,6 +86,15 @@ def aider_updates(settings: Settings, args: argparse.Namespace, token: str | Non
     ]
 
 
+def qwen_updates(settings: Settings, args: argparse.Namespace, token: str | None) -> list[AgentUpdate]:
+    folder = Path(args.qwen_home or Path.home() / ".qwen").expanduser()
+    setup = qwen_code_config.QwenSetup(base_url(settings, args.port), token, settings.privacy.enabled)
+    notes = (PRIVACY_NOTE.format(agent="Qwen Code", what="usage statistics, telemetry, auto-update"),) \
+        if setup.privacy else ()
+    return [plan_update(folder / "settings.json", lambda old: qwen_code_config.edit(old, setup), secret=token,
+                        notes=notes)]
+
+
 def ollama_line(settings: Settings, args: argparse.Namespace) -> int:
     root = base_url(settings, args.port).removesuffix("/v1")
     print("# Ollama-API clients (Continue, Zed, Open WebUI, Copilot's Ollama provider, `ollama` libraries):")
@@ -97,6 +106,7 @@ def ollama_line(settings: Settings, args: argparse.Namespace) -> int:
 WRITERS: dict[str, Callable[[Settings, argparse.Namespace, str | None], list[AgentUpdate]]] = {
     "codex": codex_updates,
     "aider": aider_updates,
+    "qwen-code": qwen_updates,
 }
 
 
@@ -119,6 +129,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--write", action="store_true", help="write the change (with a backup of the old file)")
     parser.add_argument("--project", metavar="DIR", help="aider: the project (git root) folder (default: here)")
     parser.add_argument("--codex-home", metavar="DIR", help="codex: CODEX_HOME (default: $CODEX_HOME or ~/.codex)")
+    parser.add_argument("--qwen-home", metavar="DIR", help="qwen-code: its settings folder (default: ~/.qwen)")
     parser.add_argument(
         "--no-inventory", action="store_true", help="do not read the GPU and Ollama (use the settings' figures)"
     )
