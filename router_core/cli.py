@@ -15,7 +15,7 @@ from router_core.redact import install_log_redaction
 
 # Each module registers one subcommand (see router_core/commands/).
 COMMAND_MODULES = (
-    "serve", "keys", "doctor", "privacy", "token", "stats", "rate", "opencode", "claude_code", "explain",
+    "serve", "keys", "doctor", "privacy", "token", "stats", "rate", "opencode", "claude_code", "setup", "explain",
     "desktop",
 )  # fmt: skip
 
@@ -41,9 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def aliased(argv: list[str]) -> list[str]:
+    """`setup opencode ...` and `setup claude-code ...` are those commands, options and all."""
+    for i, word in enumerate(argv):
+        if word == "setup" and argv[i + 1 : i + 2] in (["opencode"], ["claude-code"]):
+            return argv[:i] + argv[i + 1 :]
+        if not word.startswith("-"):
+            break
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(aliased(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

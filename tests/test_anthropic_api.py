@@ -12,6 +12,8 @@ import orjson
 import pytest
 
 from router_core.keys import KEYRING_SERVICE
+from router_core.routing.tokens import estimate_prompt_tokens
+from router_core.server.anthropic_request import parse_messages_request
 from router_core.service import RouterService
 from tests.fakes.fake_anthropic import API_KEY, FakeAnthropic, Reply, overloaded
 from tests.support.clouds import Records, cloud_settings, fake_anthropic, reset
@@ -160,6 +162,10 @@ def test_a_failure_mid_stream_is_an_error_event(hybridge: RouterService, fake: F
         frames = [f for f in response.read().decode().split("\n\n") if f]
     names = [f.split("\n")[0].removeprefix("event: ") for f in frames]
     assert names[:2] == ["message_start", "ping"]
+    # message_start carries the prompt's estimated size (Claude Code's context bar reads it).
+    start = orjson.loads(frames[0].split("\n")[1].removeprefix("data: "))
+    chat = parse_messages_request(body, {})
+    assert start["message"]["usage"]["input_tokens"] == estimate_prompt_tokens(chat.messages, chat.tools) > 1000
     assert names[-1] == "error" and "message_stop" not in names
     error = orjson.loads(frames[-1].split("\n")[1].removeprefix("data: "))
     assert error["error"] == {"type": "overloaded_error", "message": "anthropic: Overloaded"}

@@ -420,6 +420,8 @@ def test_claude_code_env_points_at_the_messages_root() -> None:
     assert (env["ANTHROPIC_DEFAULT_OPUS_MODEL"], env["ANTHROPIC_DEFAULT_SONNET_MODEL"]) == ("cloud", "auto")
     assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == env["ANTHROPIC_SMALL_FAST_MODEL"] == "local"
     assert claude_code_env(settings())["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "auto"  # no cloud: opus stays local
+    assert env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0" and env["CLAUDE_CODE_SUBAGENT_MODEL"] == "auto"
+    assert int(env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"]) == cloud_settings().routing.local_context_tokens
 
 
 def test_claude_code_file_is_sourceable_and_private(tmp_path: Path, config: Path) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from router_core.clients.agent_update import read_timeout_s
+from router_core.clients.model_limits import local_facts, local_limits
 from router_core.clients.opencode_config import base_url
 from router_core.settings import Settings, write_atomic
 
@@ -42,7 +44,15 @@ def claude_code_env(settings: Settings, *, port: int | None = None, token: str |
         # Hybridge sends response headers with the first token (so a failing candidate can
         # still fall back), and a local model may read Claude Code's ~20k-token prompt for
         # minutes first: Claude Code's own first-byte window (3 min) would give up on it.
-        "CLAUDE_STREAM_FIRST_BYTE_TIMEOUT_MS": str(FIRST_BYTE_TIMEOUT_MS),
+        # No less than Hybridge itself waits on a silent upstream (the providers' read timeout).
+        "CLAUDE_STREAM_FIRST_BYTE_TIMEOUT_MS": str(max(FIRST_BYTE_TIMEOUT_MS, int(read_timeout_s(settings) * 1000))),
+        # Claude Code's per-conversation attribution block comes first in the system prompt,
+        # so every conversation would miss the local prompt cache (Ollama's launcher sets 0 too).
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
+        # Compact before the local window is full (the one context figure, model_limits.py).
+        "CLAUDE_CODE_AUTO_COMPACT_WINDOW": str(local_limits(settings, local_facts(settings, None)).context),
+        # Subagents (Task tool) run on the session's routed model, local first.
+        "CLAUDE_CODE_SUBAGENT_MODEL": "auto",
     }
 
 

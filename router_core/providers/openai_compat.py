@@ -15,6 +15,7 @@ import orjson
 from router_core.errors import UpstreamError
 from router_core.keys import KeySource
 from router_core.providers.http import make_client, status_error, transport_error
+from router_core.providers.quirks import apply_quirks
 from router_core.types import JSON, ChatRequest, ChunkStream, Completion, ModelInfo, Usage
 
 
@@ -76,8 +77,10 @@ class OpenAICompatProvider:
         read_timeout_s: float = 300.0,
         headers: Mapping[str, str] | None = None,
         key: KeySource | None = None,
+        vendor: str = "",
     ) -> None:
         self.name = name
+        self.vendor = vendor  # a preset name: its parameter quirks apply (providers/quirks.py)
         self.is_local = is_local
         # Cloud providers: the key is read when first needed and re-read after a 401.
         self._key = key
@@ -123,7 +126,7 @@ class OpenAICompatProvider:
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         else:
             body.pop("stream_options", None)
-        return body
+        return apply_quirks(self.vendor, model, body)
 
     async def list_models(self) -> list[ModelInfo]:
         try:

@@ -35,6 +35,7 @@ def build_providers(settings: Settings, transport_factory: TransportFactory = de
                 key=KeySource(name, conf.api_key, preset_env(conf.preset)) if needs_key else None,
                 connect_timeout_s=conf.connect_timeout_s,
                 read_timeout_s=conf.read_timeout_s,
+                vendor=(conf.preset or name) if conf.kind == "openai" else "",
             )
         elif conf.kind == "anthropic":
             providers[name] = AnthropicProvider(

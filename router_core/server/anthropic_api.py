@@ -18,7 +18,7 @@ from router_core.errors import HybridgeError, UpstreamError
 from router_core.routing.plan import RoutePlan
 from router_core.routing.tokens import estimate_prompt_tokens
 from router_core.runtime import Runtime
-from router_core.server.anthropic_encoder import ANTHROPIC
+from router_core.server.anthropic_encoder import ANTHROPIC, AnthropicEncoder
 from router_core.server.anthropic_request import parse_messages_request
 from router_core.server.app import FORWARDED_HEADERS, json_response, new_request_id, read_json
 from router_core.server.routed import RoutedChat, route_headers
@@ -64,7 +64,8 @@ class MessagesEndpoint:
         except HybridgeError as exc:
             await error_response(exc, request_id, plan)(scope, receive, send)
             return
-        await RoutedChat(self.runtime, plan, chat, request_id, ANTHROPIC, requested_model=body["model"])(
+        encoder = AnthropicEncoder(estimate_prompt_tokens(chat.messages, chat.tools))
+        await RoutedChat(self.runtime, plan, chat, request_id, encoder, requested_model=body["model"])(
             scope, receive, send
         )
 

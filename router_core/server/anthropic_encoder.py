@@ -149,8 +149,9 @@ def message_from_completion(completion: Completion) -> JSON:
 class AnthropicStream:
     """OpenAI chunks → Anthropic stream events, one content block at a time."""
 
-    def __init__(self, model_id: str) -> None:
+    def __init__(self, model_id: str, input_estimate: int = 0) -> None:
         self.model_id = model_id
+        self.input_estimate = input_estimate
         self.started = False
         self.index = -1  # the content block open now (or last opened)
         self.open: str | None = None  # its type while it is open
@@ -169,8 +170,10 @@ class AnthropicStream:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            # The prompt's counts arrive with the last chunk; message_delta carries them.
-            "usage": Usage().to_anthropic(),
+            # The prompt's counts arrive with the last chunk (message_delta carries them);
+            # until then an estimate, as Anthropic's own message_start has the input count
+            # (Claude Code's context bar reads it during the turn).
+            "usage": Usage(input_tokens=self.input_estimate).to_anthropic(),
         }
         return sse("message_start", {"type": "message_start", "message": message}) + sse("ping", {"type": "ping"})
 
@@ -244,7 +247,10 @@ class AnthropicStream:
 
 
 class AnthropicEncoder:
-    api: Literal["openai", "anthropic"] = "anthropic"
+    api: Literal["openai", "anthropic", "responses", "ollama"] = "anthropic"
+
+    def __init__(self, input_estimate: int = 0) -> None:
+        self.input_estimate = input_estimate  # the prompt's estimated tokens, for message_start
 
     def error_response(self, exc: HybridgeError, request_id: str) -> Response:
         return anthropic_error_response(exc, request_id)
@@ -256,7 +262,7 @@ class AnthropicEncoder:
         return orjson.dumps(message_from_completion(completion))
 
     def stream(self, model_id: str, started_at: float, request_id: str) -> StreamEncoder:
-        return AnthropicStream(model_id)
+        return AnthropicStream(model_id, self.input_estimate)
 
 
 ANTHROPIC = AnthropicEncoder()

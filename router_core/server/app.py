@@ -31,7 +31,10 @@ from router_core.server.token import enforced_token
 log = logging.getLogger(__name__)
 
 # Modules under router_core/server/ that add routes: each has `routes(runtime) -> list[BaseRoute]`.
-ROUTE_MODULES: tuple[str, ...] = ("anthropic_api", "privacy_api", "stats_api", "explain_api", "openapi_api")
+ROUTE_MODULES: tuple[str, ...] = (
+    "anthropic_api", "responses_api", "ollama_api", "local_api",
+    "privacy_api", "stats_api", "explain_api", "openapi_api",
+)
 
 # Headers routing may read; everything else the client sends stays out of the request.
 # (content-length lets routing bound the prompt's size without walking a long history.)
@@ -90,6 +93,20 @@ class ChatCompletionsEndpoint:
             await response(scope, receive, send)
             return
         await RoutedChat(self.runtime, plan, chat, request_id)(scope, receive, send)
+
+
+MODEL_NAMES = {"auto": "Auto (Hybridge routes it)", "local": "Local (stays on this machine)",
+               "cloud": "Cloud (Hybridge's cloud model)"}
+
+
+def anthropic_model_list(ids: list[str]) -> Any:
+    """Anthropic's List Models shape (docs.claude.com/en/api/models-list), for clients that
+    send `anthropic-version` (Claude Code's model discovery)."""
+    data = [
+        {"type": "model", "id": i, "display_name": MODEL_NAMES.get(i, i), "created_at": "1970-01-01T00:00:00Z"}
+        for i in ids
+    ]
+    return {"data": data, "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
 
 
 def error_for_path(path: str, err: HybridgeError, request_id: str) -> Response:
@@ -155,6 +172,8 @@ def create_app(runtime: Runtime) -> Starlette:
 
     async def models(request: Request) -> Response:
         ids = await runtime.list_models()
+        if request.headers.get("anthropic-version"):
+            return json_response(anthropic_model_list(ids))
         return json_response(
             {
                 "object": "list",

@@ -81,7 +81,7 @@ class StreamEncoder(Protocol):
 class ResponseEncoder(Protocol):
     """One client API's answers and errors."""
 
-    api: Literal["openai", "anthropic"]
+    api: Literal["openai", "anthropic", "responses", "ollama"]
 
     def error_response(self, exc: HybridgeError, request_id: str) -> Response: ...
 
@@ -116,7 +116,7 @@ class OpenAIStream:
 
 
 class OpenAIEncoder:
-    api: Literal["openai", "anthropic"] = "openai"
+    api: Literal["openai", "anthropic", "responses", "ollama"] = "openai"
 
     def error_response(self, exc: HybridgeError, request_id: str) -> Response:
         return openai_error_response(exc, request_id)
@@ -271,7 +271,10 @@ class RoutedChat:
         self.candidate, self.fallbacks = opened.candidate, opened.fallbacks
         if self.tracked is not None:
             self.tracked.route = self.candidate.route
-        headers = SSE_HEADERS + route_headers(self.candidate, self.plan, self.request_id, self.fallbacks)
+        # NDJSON for Ollama's API (its encoder says so), server-sent events for the others.
+        headers = getattr(self.encoder, "stream_headers", SSE_HEADERS) + route_headers(
+            self.candidate, self.plan, self.request_id, self.fallbacks
+        )
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         encoder = self.encoder.stream(self.candidate.id, self.started_at, self.request_id)
         progress = self.runtime.events.stream_progress

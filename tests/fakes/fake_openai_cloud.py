@@ -27,6 +27,9 @@ speaking the wire format of OpenAI's public API reference:
 A "token" is one whitespace-separated word of message text (tool calls count the words of
 their JSON), so tests can work numbers out by hand.
 
+Reasoning models (`gpt-5*`, `o1`/`o3`/`o4*`) refuse `max_tokens` and a non-default
+`temperature` / `top_p` with OpenAI's 400 `unsupported_parameter` / `unsupported_value`.
+
 Test hooks on `state`: `requests` ((headers, body) received), `script` (queued `Reply` /
 `Fault`; an empty script answers DEFAULT_TEXT), `usage_style` ("openai", "deepseek",
 "moonshot").
@@ -34,6 +37,7 @@ Test hooks on `state`: `requests` ((headers, body) received), `script` (queued `
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -102,6 +106,26 @@ def error_response(
 ) -> Response:
     body = {"error": {"message": message, "type": etype, "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+REASONING_MODEL = re.compile(r"^(gpt-5|o\d)")
+
+
+def reasoning_model_refusal(body: dict[str, Any]) -> Response | None:
+    """OpenAI's 400s for parameters its reasoning models (gpt-5*, o-series) refuse, worded as
+    the API words them (platform.openai.com/docs/guides/reasoning; seen in the wild)."""
+    if not REASONING_MODEL.match(str(body.get("model", ""))):
+        return None
+    if "max_tokens" in body:
+        return error_response(
+            400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.", "invalid_request_error", "unsupported_parameter", "max_tokens")
+    for name in ("temperature", "top_p"):
+        if name in body and body[name] != 1:
+            return error_response(
+                400, f"Unsupported value: '{name}' does not support {body[name]} with this model. Only the "
+                "default (1) value is supported.", "invalid_request_error", "unsupported_value", name)
+    return None
 
 
 def prompt_words(body: dict[str, Any]) -> list[str]:
@@ -191,6 +215,8 @@ class FakeOpenAICloud:
                 400, "'messages' must contain at least one message.", "invalid_request_error", None, "messages"
             )
         self.state.requests.append((dict(request.headers), body))
+        if (refused := reasoning_model_refusal(body)) is not None:
+            return refused
         prompt = len(prompt_words(body))
         if prompt > self.state.context_window:
             return error_response(

@@ -1,0 +1,99 @@
+"""OpenAI's Responses API served by Hybridge, for Codex CLI and the `openai` SDKs.
+
+`POST /v1/responses` is translated to a chat request (responses_translate.py), routed by
+the same policy and executor as `/v1/chat/completions`, and answered in the Responses
+format (responses_encoder.py). `previous_response_id` continues a response this router
+made and kept (`store` not false), from a bounded in-memory store: it lasts as long as the
+router runs, which is all a client chaining turns needs.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from router_core.errors import BadRequest, HybridgeError
+from router_core.runtime import Runtime
+from router_core.server.app import FORWARDED_HEADERS, new_request_id, read_json
+from router_core.server.openai_request import parse_chat_request
+from router_core.server.responses_encoder import ResponsesEncoder
+from router_core.server.responses_translate import chat_body
+from router_core.server.routed import RoutedChat, route_headers
+from router_core.types import JSON
+
+# Codex names its conversation in `session_id`; routing reads x-session-id.
+SESSION_HEADERS = ("session_id", "conversation_id")
+
+
+class ResponseStore:
+    """The conversations of the last `size` stored responses (chat messages, by id)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[str, list[JSON]] = OrderedDict()
+
+    def get(self, response_id: str) -> list[JSON]:
+        found = self._items.get(response_id)
+        if found is None:
+            raise BadRequest(f"Previous response with id '{response_id}' not found.", param="previous_response_id",
+                             status=404)
+        return list(found)
+
+    def put(self, response_id: str, messages: list[JSON]) -> None:
+        self._items[response_id] = messages
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    headers = {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
+    for name in SESSION_HEADERS:
+        if "x-session-id" not in headers and (value := request.headers.get(name)):
+            headers["x-session-id"] = value
+    return headers
+
+
+class ResponsesEndpoint:
+    """POST /v1/responses, as a raw ASGI app so the routed response owns the socket."""
+
+    def __init__(self, runtime: Runtime, store: ResponseStore) -> None:
+        self.runtime = runtime
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        request_id = new_request_id()
+        plan = None
+        try:
+            body = await read_json(request, self.runtime.settings.server.max_body_bytes)
+            if not isinstance(body, dict):
+                raise BadRequest("the request body must be a JSON object")
+            previous = body.get("previous_response_id")
+            if previous is not None and not isinstance(previous, str):
+                raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
+            history = self.store.get(previous) if previous else []
+            translated, custom = chat_body(body, history)
+            chat = parse_chat_request(translated, _headers(request))
+            plan = self.runtime.plan(chat)
+        except HybridgeError as exc:
+            response = ResponsesEncoder({}, frozenset()).error_response(exc, request_id)
+            for name, value in route_headers(None, plan, request_id, []):
+                response.headers[name.decode()] = value.decode()
+            await response(scope, receive, send)
+            return
+        keep = body.get("store", True) is not False
+        asked = chat.messages[1 if body.get("instructions") is not None else 0:]
+
+        def finished(response_id: str, output: list[JSON]) -> None:
+            if keep:
+                self.store.put(response_id, [*asked, *output])
+
+        encoder = ResponsesEncoder(body, custom, finished)
+        await RoutedChat(self.runtime, plan, chat, request_id, encoder)(scope, receive, send)
+
+
+def routes(runtime: Runtime) -> list[BaseRoute]:
+    return [Route("/v1/responses", ResponsesEndpoint(runtime, ResponseStore()), methods=["POST"])]
