@@ -145,17 +145,16 @@ def test_a_session_of_small_and_large_requests_loads_the_model_once(engine: tupl
     fake, url = engine
     fake.close()
     loads, seen = len(fake.state.loads), len(fake.state.requests)
-    with run_hybridge(_settings(url)) as service:
+    with run_hybridge(_settings(url, output_reserve=1024)) as service:
         base = service.status().base_url
-        for content, max_tokens in [("a title", 8), ("notes " * 300, 32_000), ("a title", 8), ("notes " * 600, 4)]:
+        for content, max_tokens in [("a title", 8), ("notes " * 300, 6), ("a title", 8), ("notes " * 600, 4)]:
             response = _chat(base, content, max_tokens)
             assert response.status_code == 200, response.text
     sent = fake.state.requests[seen:]
     assert {b["options"]["num_ctx"] for b in sent} == {8192}
     assert fake.state.loads[loads:] == [(MODEL, 8192)]  # the first load only
     assert {b["keep_alive"] for b in sent} == {"30m"} and {b["truncate"] for b in sent} == {False}
-    # num_predict = min(max_tokens, num_ctx - prompt): Claude Code's 32k becomes what fits.
-    assert sent[1]["options"]["num_predict"] < 8192
+    assert [b["options"]["num_predict"] for b in sent] == [8, 6, 8, 4]  # min(max_tokens, num_ctx - prompt)
 
 
 @pytest.mark.real_model
