@@ -227,3 +227,25 @@ def test_images_go_only_to_vision_models() -> None:
 
     with pytest.raises(NoRoute, match="lacks vision"):
         _plan_first({"model": "auto", "messages": IMAGE}, caps)
+
+
+def test_tool_call_ids_are_kept_both_ways(engine: tuple[FakeOllama, str]) -> None:
+    """The engine names each call (api/types.go ToolCall.ID); the id reaches the client and comes back."""
+    fake, url = engine
+    fake.state.script.append([{"content": "", "tool_calls": [{"function": {"name": "read", "arguments": {"p": "a"}}}]}])
+    with run_hybridge(_settings(url)) as service:
+        base = service.status().base_url
+        first = _chat(base, "read a", 8, model=f"ollama/{MODEL}", tools=TOOLS)
+        assert first.status_code == 200, first.text
+        (call,) = first.json()["choices"][0]["message"]["tool_calls"]
+        assert call["id"].startswith("call_")
+        fake.state.script.append([{"content": "done"}])
+        body = {"model": f"ollama/{MODEL}", "max_tokens": 4, "tools": TOOLS, "messages": [
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "text of a"}]}
+        second = httpx.post(f"{base}/chat/completions", json=body, timeout=300)
+    assert second.status_code == 200, second.text
+    sent = fake.state.requests[-1]["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == call["id"]
+    assert sent[2]["tool_call_id"] == call["id"] and sent[2]["tool_name"] == "read"
