@@ -161,6 +161,7 @@ def test_a_session_of_small_and_large_requests_loads_the_model_once(engine: tupl
 @pytest.mark.timeout(600)
 def test_an_overflow_is_an_error_not_a_silent_cut(engine: tuple[FakeOllama, str]) -> None:
     fake, url = engine
+    fake.close()  # nothing loaded: a bigger loaded runner would rightly be reused
     with run_hybridge(_settings(url, max_context_tokens=2048)) as service:
         # ~700 tokens estimated, far more in the engine's count: dense digits.
         response = _chat(service.status().base_url, "1234567890" * 250, 4, model="ollama/" + MODEL)
