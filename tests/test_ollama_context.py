@@ -145,23 +145,23 @@ def test_a_session_of_small_and_large_requests_loads_the_model_once(engine: tupl
     fake, url = engine
     fake.close()
     loads, seen = len(fake.state.loads), len(fake.state.requests)
-    with run_hybridge(_settings(url)) as service:
+    with run_hybridge(_settings(url, output_reserve=1024)) as service:
         base = service.status().base_url
-        for content, max_tokens in [("a title", 8), ("notes " * 300, 32_000), ("a title", 8), ("notes " * 600, 4)]:
+        for content, max_tokens in [("a title", 8), ("notes " * 300, 6), ("a title", 8), ("notes " * 600, 4)]:
             response = _chat(base, content, max_tokens)
             assert response.status_code == 200, response.text
     sent = fake.state.requests[seen:]
     assert {b["options"]["num_ctx"] for b in sent} == {8192}
     assert fake.state.loads[loads:] == [(MODEL, 8192)]  # the first load only
     assert {b["keep_alive"] for b in sent} == {"30m"} and {b["truncate"] for b in sent} == {False}
-    # num_predict = min(max_tokens, num_ctx - prompt): Claude Code's 32k becomes what fits.
-    assert sent[1]["options"]["num_predict"] < 8192
+    assert [b["options"]["num_predict"] for b in sent] == [8, 6, 8, 4]  # min(max_tokens, num_ctx - prompt)
 
 
 @pytest.mark.real_model
 @pytest.mark.timeout(600)
 def test_an_overflow_is_an_error_not_a_silent_cut(engine: tuple[FakeOllama, str]) -> None:
     fake, url = engine
+    fake.close()  # nothing loaded: a bigger loaded runner would rightly be reused
     with run_hybridge(_settings(url, max_context_tokens=2048)) as service:
         # ~700 tokens estimated, far more in the engine's count: dense digits.
         response = _chat(service.status().base_url, "1234567890" * 250, 4, model="ollama/" + MODEL)
@@ -228,3 +228,25 @@ def test_images_go_only_to_vision_models() -> None:
 
     with pytest.raises(NoRoute, match="lacks vision"):
         _plan_first({"model": "auto", "messages": IMAGE}, caps)
+
+
+def test_tool_call_ids_are_kept_both_ways(engine: tuple[FakeOllama, str]) -> None:
+    """The engine names each call (api/types.go ToolCall.ID); the id reaches the client and comes back."""
+    fake, url = engine
+    fake.state.script.append([{"content": "", "tool_calls": [{"function": {"name": "read", "arguments": {"p": "a"}}}]}])
+    with run_hybridge(_settings(url)) as service:
+        base = service.status().base_url
+        first = _chat(base, "read a", 8, model=f"ollama/{MODEL}", tools=TOOLS)
+        assert first.status_code == 200, first.text
+        (call,) = first.json()["choices"][0]["message"]["tool_calls"]
+        assert call["id"].startswith("call_")
+        fake.state.script.append([{"content": "done"}])
+        body = {"model": f"ollama/{MODEL}", "max_tokens": 4, "tools": TOOLS, "messages": [
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "text of a"}]}
+        second = httpx.post(f"{base}/chat/completions", json=body, timeout=300)
+    assert second.status_code == 200, second.text
+    sent = fake.state.requests[-1]["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == call["id"]
+    assert sent[2]["tool_call_id"] == call["id"] and sent[2]["tool_name"] == "read"
