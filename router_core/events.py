@@ -15,7 +15,9 @@ if TYPE_CHECKING:  # the ledger's types import this module
     from router_core.ledger.entry import LedgerEntry
     from router_core.ledger.live import LiveSnapshot
 
-Outcome = Literal["ok", "error", "cancelled"]
+# ok; error (failed upstream, or unreadable request); cancelled (the client left);
+# refused (policy: privacy, budget, unknown model, no route); interrupted (Hybridge stopped).
+Outcome = Literal["ok", "error", "cancelled", "refused", "interrupted"]
 
 
 @dataclass(slots=True)

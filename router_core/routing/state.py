@@ -15,6 +15,7 @@ from typing import Literal
 EscalationAction = Literal["keep-local", "refuse"]
 
 _NO_WRITERS: Mapping[str, str] = MappingProxyType({})
+_NO_FACTS: Mapping[str, bool] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +32,5 @@ class RoutingState:
     local_context_limit: int | None = None
     # Session id -> `<provider>/<model>` that served the session's last code-writing turn.
     recent_writer: Mapping[str, str] = field(default_factory=lambda: _NO_WRITERS, hash=False)
+    # `<provider>/<model:tag>` -> whether Ollama says it is a cloud model (privacy/ollama_models.py).
+    ollama_remote: Mapping[str, bool] = field(default_factory=lambda: _NO_FACTS, hash=False)
