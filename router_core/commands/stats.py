@@ -12,6 +12,8 @@ from typing import Any, TextIO
 
 from router_core.commands.common import load_settings
 from router_core.ledger import reports
+from router_core.ledger.baseline import describe
+from router_core.ledger.entry import OLLAMA_CLOUD_NOTE
 from router_core.ledger.schema import connect, ledger_path
 from router_core.settings import Settings
 
@@ -96,7 +98,13 @@ def summary_text(
                 saved,
             ]
         )
-    notes = [_electricity_note(total)]
+    notes = [describe(m) for m, _ in baselines]
+    notes.append(_electricity_note(total))
+    if total["subscription_requests"]:
+        notes.append(
+            f"{OLLAMA_CLOUD_NOTE}: {_requests(total['subscription_requests'])} on Ollama's servers "
+            "(route cloud; no per-token cost, never counted as savings)"
+        )
     unpriced = reports.unpriced_models(conn, since)
     if total["unpriced_requests"]:
         what = f" ({', '.join(unpriced)}; set [pricing.models] in config.toml)" if unpriced else ""
@@ -106,14 +114,39 @@ def summary_text(
     )
     if outcomes.get("cancelled"):
         notes.append(f"cancelled: {_requests(outcomes['cancelled'])} (usage: what arrived before the client left)")
+    if outcomes.get("interrupted"):
+        notes.append(f"interrupted: {_requests(outcomes['interrupted'])} (Hybridge stopped mid-answer; usage so far)")
     if outcomes.get("error"):
         notes.append(f"errors: {_requests(outcomes['error'])}")
+    if outcomes.get("refused"):
+        kinds = dict(
+            conn.execute(
+                "SELECT error_kind, COUNT(*) FROM requests WHERE started_at >= ? AND outcome = 'refused' "
+                "GROUP BY error_kind ORDER BY COUNT(*) DESC",
+                (since,),
+            )
+        )
+        detail = ", ".join(f"{_REFUSAL_NAMES.get(k, k)} {n}" for k, n in kinds.items())
+        notes.append(f"refused: {_requests(outcomes['refused'])} ({detail}); no model ran")
     return "\n".join([head, render_table(headers, body, len(labels)), *[n for n in notes if n]])
+
+
+_REFUSAL_NAMES = {
+    "privacy_refused": "blocked by privacy",
+    "budget_refused": "budget spent",
+    "not_found_error": "unknown model",
+    "no_route": "no provider",
+}
 
 
 def _electricity_note(total: Any) -> str:
     if not total["local_requests"]:
         return ""
+    if total["energy_estimated"]:
+        return (
+            f"electricity: {total['energy_wh']:.3f} Wh estimated from pricing.gpu_watts (GPU power not readable "
+            f"here), ${total['energy_cost_usd']:.4f}, taken out of savings"
+        )
     if total["electricity_unmeasured"]:
         return (
             f"electricity: not measured for {total['electricity_unmeasured']} of {total['local_requests']} local "
