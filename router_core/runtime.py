@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +99,16 @@ class Runtime:
         """Tokens routing.local_model can hold on this machine now (for RoutingState); None: unknown."""
         return self.inventory.local_context_limit()
 
-    def routing_state(self, request: ChatRequest | None = None) -> RoutingState:
+    def routing_state(
+        self, request: ChatRequest | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> RoutingState:
         """What routing needs to know now besides settings (privacy, budget, cooldowns...).
 
         With `request`: the session writers as that request will see them (its own
         writer note included, made or not), so a dry run and a real run see the same.
         """
         budget = self.budget_state()
-        return RoutingState(
+        state = RoutingState(
             privacy=self.privacy.enabled,
             privacy_escalation=self.privacy.escalation,
             budget_exhausted=budget.exhausted,
@@ -114,6 +118,8 @@ class Runtime:
             recent_writer=self.writers.view() if request is None else self.writers.preview(request),
             ollama_remote=self.ollama_facts.view(),
         )
+        # `hybridge explain --privacy/--cooling/...` without a router: "as if" this state.
+        return dataclasses.replace(state, **overrides) if overrides else state
 
     def cooldown_status(self) -> list[CooldownStatus]:
         """Upstream models with recent failures, cooling ones first (for status views)."""
@@ -123,14 +129,16 @@ class Runtime:
         if record.outcome == "ok" and record.provider:
             self.writers.served(record.session, f"{record.provider}/{record.model}")
 
-    async def plan(self, request: ChatRequest, *, dry_run: bool = False) -> RoutePlan:
+    async def plan(
+        self, request: ChatRequest, *, dry_run: bool = False, overrides: Mapping[str, Any] | None = None
+    ) -> RoutePlan:
         """The plan for `request` (raises the error the client gets): the one planning path.
 
         Ollama model names never seen are asked about first (`/api/show`), so an Ollama
         cloud model under any name is known before its first request. `dry_run` changes
         nothing (no writer note, no events); asking Ollama is only learning a fact.
         """
-        state = self.routing_state(request)
+        state = self.routing_state(request, overrides)
         # decide() does not read the Ollama facts, so its errors stand whatever they say.
         decided = decide(request, self.settings, state)
         if self.ollama_facts.servers:
@@ -145,13 +153,13 @@ class Runtime:
                 self.events.privacy_kept_local.emit(KeptLocal(request.model, plan.reason, plan.tags))
         return plan
 
-    async def explain(self, request: ChatRequest) -> Explanation:
+    async def explain(self, request: ChatRequest, overrides: Mapping[str, Any] | None = None) -> Explanation:
         """`request`'s plan (or error) from the live path in dry-run mode, with its reasons."""
         try:
-            outcome: RoutePlan | HybridgeError = await self.plan(request, dry_run=True)
+            outcome: RoutePlan | HybridgeError = await self.plan(request, dry_run=True, overrides=overrides)
         except HybridgeError as exc:
             outcome = exc
-        return explain(request, self.settings, self.routing_state(request), outcome)
+        return explain(request, self.settings, self.routing_state(request, overrides), outcome)
 
     def record_refusal(
         self,

@@ -10,11 +10,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from router_core.commands.common import load_settings
+import httpx
+
+from router_core.commands.common import add_url_argument, find_router, load_settings
 from router_core.ledger import reports
 from router_core.ledger.baseline import describe
 from router_core.ledger.entry import OLLAMA_CLOUD_NOTE
 from router_core.ledger.schema import connect, ledger_path
+from router_core.server.token import current_token
 from router_core.settings import Settings
 
 DASH = "—"
@@ -210,6 +213,32 @@ def tags_text(conn: sqlite3.Connection, settings: Settings, since: float) -> str
     return text
 
 
+def live_line(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Today's figures from the running router (found by --url or its runtime file)."""
+    url, how = find_router(args, settings)
+    if how != "--url" and not how.startswith("runtime file"):
+        return None
+    token = current_token(settings)
+    try:
+        response = httpx.get(
+            url + "/hybridge/stats",
+            headers={"authorization": f"Bearer {token}"} if token else {},
+            timeout=3.0,
+            trust_env=False,
+        )
+        data = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return f"live: no answer from the router at {url} ({how})"
+    today = data.get("today", {})
+    return (
+        f"live: router at {url}: today {today.get('requests', 0)} requests, "
+        f"blocked by privacy: {today.get('blocked_by_privacy', 0)}, refused: {today.get('refused_requests', 0)}, "
+        f"{data.get('live', {}).get('active_streams', 0)} streaming now"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     path = ledger_path(settings)
@@ -217,6 +246,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"hybridge: nothing recorded yet (no ledger at {path})", file=sys.stderr)
         return 1
     since = reports.parse_since(args.since)
+    if not args.csv:
+        live = live_line(args, settings)
+        if live:
+            print(live)
     conn = connect(path)
     try:
         if args.csv:
@@ -237,4 +270,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--csv", action="store_true", help="every request as CSV, with cost and savings columns")
     parser.add_argument("--tags", action="store_true", help="per tag: local share, bad ratings, tags worth escalating")
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
+    add_url_argument(parser)
     parser.set_defaults(func=run)
