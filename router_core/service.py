@@ -153,6 +153,8 @@ class RouterService:
         finally:
             watcher.cancel()
             inventory.cancel()
+            if self.runtime is not None:
+                await self._let_cancelled_requests_finish(self.runtime)
             if self._wrote_runtime_file:
                 remove_runtime_file(os.getpid())
                 self._wrote_runtime_file = False
@@ -161,6 +163,15 @@ class RouterService:
         if not self._server.started:
             self._error = self._error or "the server could not start (is the port in use?)"
             self._started.set()
+
+    @staticmethod
+    async def _let_cancelled_requests_finish(runtime: Runtime, timeout_s: float = 2.0) -> None:
+        """uvicorn cancels requests still running past its graceful timeout without waiting
+        for them; give them a moment to record themselves (outcome interrupted) in the ledger."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while runtime.in_flight.count() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the records are emitted just after a request leaves in_flight
 
     async def _note_started(self) -> None:
         assert self._server is not None

@@ -10,6 +10,11 @@ documented API (docs/api.md in github.com/ollama/ollama; docs.ollama.com/api):
 - `POST /api/show` `{"model"}` → details, model_info (`<arch>.context_length`, block_count,
   attention.head_count_kv, key_length, value_length, embedding_length), capabilities; 404
   `{"error": "model 'x' not found"}` for an unknown model
+- `GET /api/status` → `{"cloud": {"disabled", "source"}}` (server/routes.go StatusHandler;
+  recent versions only: `status_endpoint=False` answers 404 as older ones do)
+- `POST /api/show` of a remote model → `remote_model`, `remote_host` and no tensors; with
+  the cloud disabled, 403 `{"error": "ollama cloud is disabled: remote model details are
+  unavailable"}` (server/routes.go GetModelInfo)
 - `POST /api/chat` → NDJSON lines `{"model","created_at","message":{"role","content"},"done":false}`
   and a final line with `done: true`, `done_reason`, `total_duration`, `load_duration`,
   `prompt_eval_count`, `prompt_eval_duration`, `eval_count`, `eval_duration` (nanoseconds);
@@ -59,6 +64,9 @@ class FakeModel:
     # Loaded into (fake) VRAM: appears in /api/ps with this many bytes on the GPU.
     loaded_vram: int | None = None
     remote_host: str | None = None  # cloud models carry remote fields in /api/tags
+    # The upstream model a remote entry relays to (`ollama cp gpt-oss:120b-cloud mybig`);
+    # default: the name without `-cloud`.
+    remote_model: str | None = None
     # A runner that does not honour a larger options.num_ctx and runs at this context instead
     # (seen with Ollama's older llama.cpp runner, e.g. qwen2.5-coder:14b kept at 32k when 64k
     # was asked); None: num_ctx is honoured.
@@ -69,6 +77,9 @@ class FakeModel:
             "parent_model": "", "format": "gguf", "family": self.family, "families": [self.family],
             "parameter_size": self.parameter_size, "quantization_level": self.quantization_level,
         }
+
+    def upstream(self) -> str:
+        return self.remote_model or self.name.rsplit("-cloud", 1)[0]
 
     def digest(self) -> str:
         return (self.name.encode().hex() * 8)[:64]
@@ -86,6 +97,9 @@ class FakeOllamaState:
     cancelled: int = 0
     script: list[list[dict[str, Any]]] = field(default_factory=list)
     replies: dict[int, str] = field(default_factory=dict)  # generated text, by index in `requests`
+    shows: list[str] = field(default_factory=list)  # every /api/show model asked
+    cloud_disabled: bool = False
+    status_endpoint: bool = True
 
 
 def _error(message: str, status: int) -> Response:
@@ -124,6 +138,7 @@ class FakeOllama:
         )
         self.app = Starlette(routes=[
             Route("/api/version", self.version, methods=["GET"]),
+            Route("/api/status", self.status, methods=["GET"]),
             Route("/api/tags", self.tags, methods=["GET"]),
             Route("/api/ps", self.ps, methods=["GET"]),
             Route("/api/show", self.show, methods=["POST"]),
@@ -133,6 +148,12 @@ class FakeOllama:
     async def version(self, request: Request) -> Response:
         return Response(orjson.dumps({"version": VERSION}), media_type="application/json")
 
+    async def status(self, request: Request) -> Response:
+        if not self.state.status_endpoint:
+            return Response(b"404 page not found", status_code=404, media_type="text/plain")
+        cloud = {"disabled": self.state.cloud_disabled, "source": "env" if self.state.cloud_disabled else "none"}
+        return Response(orjson.dumps({"cloud": cloud}), media_type="application/json")
+
     async def tags(self, request: Request) -> Response:
         models = []
         for m in self.state.models.values():
@@ -141,7 +162,7 @@ class FakeOllama:
                 "digest": m.digest(), "details": m.details(),
             }
             if m.remote_host:
-                entry.update({"remote_model": m.name.rsplit("-cloud", 1)[0], "remote_host": m.remote_host})
+                entry.update({"remote_model": m.upstream(), "remote_host": m.remote_host})
             models.append(entry)
         return Response(orjson.dumps({"models": models}), media_type="application/json")
 
@@ -157,13 +178,25 @@ class FakeOllama:
         return Response(orjson.dumps({"models": loaded}), media_type="application/json")
 
     def _model(self, body: dict[str, Any]) -> FakeModel | None:
-        return self.state.models.get(str(body.get("model") or body.get("name") or ""))
+        name = str(body.get("model") or body.get("name") or "")
+        # Ollama reads a name without a tag as `:latest`.
+        return self.state.models.get(name) or self.state.models.get(f"{name}:latest")
 
     async def show(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
+        asked = str(body.get("model") or body.get("name") or "")
+        self.state.shows.append(asked)
         m = self._model(body)
         if m is None:
-            return _error(f"model '{body.get('model') or body.get('name')}' not found", 404)
+            return _error(f"model '{asked}' not found", 404)
+        if m.remote_host:
+            if self.state.cloud_disabled:
+                return _error("ollama cloud is disabled: remote model details are unavailable", 403)
+            return Response(orjson.dumps({
+                "modelfile": f"FROM {m.name}\n", "details": m.details(), "remote_model": m.upstream(),
+                "remote_host": m.remote_host, "model_info": {"general.architecture": m.family},
+                "capabilities": m.capabilities, "modified_at": _now(),
+            }), media_type="application/json")
         arch = m.family
         return Response(orjson.dumps({
             "modelfile": f"FROM {m.name}\n", "parameters": "", "template": "{{ .Prompt }}",
