@@ -169,7 +169,7 @@ class RouterService:
         """uvicorn cancels requests still running past its graceful timeout without waiting
         for them; give them a moment to record themselves (outcome interrupted) in the ledger."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while runtime.in_flight.count() and asyncio.get_running_loop().time() < deadline:
+        while runtime.in_flight.count() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # the records are emitted just after a request leaves in_flight
 

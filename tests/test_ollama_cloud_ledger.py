@@ -97,7 +97,7 @@ def test_aliased_ollama_cloud_model_refused_in_privacy_mode_on_the_first_request
 def test_aliased_ollama_cloud_model_is_routed_and_priced_as_cloud(
     ollama: tuple[FakeOllama, str], tmp_path: Path
 ) -> None:
-    fake, url = ollama
+    _, url = ollama
     ledger = tmp_path / "ledger.sqlite3"
     settings = local_settings(url, ledger={"path": str(ledger)})
     with run_hybridge(settings, hardware_probe=slow_probe, ledger_options={"power": None}) as service:
