@@ -153,7 +153,7 @@ def _electricity_note(total: Any) -> str:
     if total["electricity_unmeasured"]:
         return (
             f"electricity: not measured for {total['electricity_unmeasured']} of {total['local_requests']} local "
-            "requests (no NVIDIA GPU power reading), so savings leave it out"
+            "requests (no GPU power reading, pricing.gpu_watts unset), so savings leave it out"
         )
     return f"electricity: {total['energy_wh']:.3f} Wh, ${total['energy_cost_usd']:.4f}, taken out of savings"
 
