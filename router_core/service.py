@@ -204,6 +204,11 @@ class RouterService:
         self._thread = threading.Thread(target=run, name="hybridge-router", daemon=True)
         self._thread.start()
 
+    @property
+    def ready(self) -> bool:
+        """Started (port known, runtime file written) or failed to start."""
+        return self._started.is_set()
+
     def wait_started(self, timeout: float = 10.0) -> bool:
         return self._started.wait(timeout) and self._error is None
 
