@@ -8,6 +8,7 @@ previous prompt is read from the 5-minute cache and the rest is written.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import subprocess
@@ -49,7 +50,7 @@ def test_ten_turn_session_baseline_uses_cache_reads(fake_ollama: Any, tmp_path: 
         assert service.runtime.ledger.wait_written(TURNS)
     prompts = [u["prompt_tokens"] for u in usages]
     outputs = [u["completion_tokens"] for u in usages]
-    assert prompts[0] >= 1024 and all(b > a for a, b in zip(prompts, prompts[1:], strict=False))
+    assert prompts[0] >= 1024 and all(b > a for a, b in itertools.pairwise(prompts))
 
     # By hand: turn 1 writes its whole prompt; turn k reads turn k-1's prompt, writes the rest.
     expected = prompts[0] * CACHE_WRITE / PER + outputs[0] * OUTPUT / PER
