@@ -55,9 +55,7 @@ class OllamaModelFacts:
 
     def unknown(self, refs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """(provider, model) pairs of Ollama providers whose model was never seen."""
-        return [
-            (p, m) for p, m in dict.fromkeys(refs) if p in self.servers and self.key(p, m) not in self._remote
-        ]
+        return [(p, m) for p, m in dict.fromkeys(refs) if p in self.servers and self.key(p, m) not in self._remote]
 
     def _client(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
