@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -73,6 +74,7 @@ class Runtime:
         # What this machine and its Ollama servers can hold; sizes every local num_ctx.
         self.inventory = Inventory(settings, transport_factory=transport_factory, hardware_probe=hardware_probe)
         self.inventory.updated.connect(self._apply_inventory)
+        self._switch_reads: set[asyncio.Task[None]] = set()
         # What Ollama says of each model name: cloud (remote) or here; asked before first use.
         self.ollama_facts = OllamaModelFacts(
             {n: ollama_base_url(c.base_url) for n, c in settings.providers.items() if c.kind == "ollama"},
@@ -83,6 +85,10 @@ class Runtime:
                 provider.on_truncation = self.events.truncation_warning.emit
 
     def _apply_inventory(self, snapshot: InventorySnapshot) -> None:
+        with contextlib.suppress(RuntimeError):  # no loop: nothing to schedule (a sync caller)
+            # Ollama's own cloud switch (GET /api/status), read again with every inventory round.
+            self._switch_reads.add(task := asyncio.get_running_loop().create_task(self._read_switches()))
+            task.add_done_callback(self._switch_reads.discard)
         for name, status in snapshot.ollama.items():
             if status.up:
                 self.ollama_facts.note(name, ((m.name, m.cloud) for m in status.models))
@@ -90,6 +96,9 @@ class Runtime:
         for name, provider in self.providers.items():
             if isinstance(provider, OllamaProvider):
                 provider.fit_context = self.inventory.fit_contexts(name)
+
+    async def _read_switches(self) -> None:
+        await asyncio.gather(*(self.ollama_facts.read_switch(name) for name in self.ollama_facts.servers))
 
     async def refresh_inventory(self) -> InventorySnapshot:
         """Re-read hardware and Ollama now (the service also does this on a timer)."""

@@ -73,7 +73,7 @@ class OllamaModelFacts:
         try:
             response = await self._client(provider).post("/api/show", content=orjson.dumps({"model": model}))
             body = orjson.loads(response.content) if response.content else None
-        except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
+        except (httpx.HTTPError, orjson.JSONDecodeError, RuntimeError) as exc:  # RuntimeError: closed at shutdown
             log.warning("cannot ask %s whether %s is a cloud model: %s", provider, model, exc)
             return
         remote = show_says_remote(response.status_code, body)
@@ -89,7 +89,7 @@ class OllamaModelFacts:
         try:
             response = await self._client(provider).get("/api/status")
             body = orjson.loads(response.content) if response.content else None
-        except (httpx.HTTPError, orjson.JSONDecodeError):
+        except (httpx.HTTPError, orjson.JSONDecodeError, RuntimeError):  # RuntimeError: closed at shutdown
             body, response = None, None
         switch = parse_status(response.status_code, body) if response is not None else None
         self.switches[provider] = switch
