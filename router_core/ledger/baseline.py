@@ -109,8 +109,8 @@ class BaselineCache:
                 self._sessions.move_to_end(key)
                 while len(self._sessions) > MAX_SESSIONS:
                     self._sessions.popitem(last=False)
-        if usage.cache_read_tokens or usage.cache_write_tokens or not hashes:
-            # A real cloud answer already says what its vendor read and wrote.
+        if record.route != "local" or usage.cache_read_tokens or usage.cache_write_tokens or not hashes:
+            # A real cloud answer is priced on what its vendor reported reading and writing.
             return usage
         if prompt < self.policy.min_tokens:
             return Usage(input_tokens=prompt, output_tokens=usage.output_tokens)
