@@ -147,7 +147,12 @@ class Runtime:
         cloud model under any name is known before its first request. `dry_run` changes
         nothing (no writer note, no events); asking Ollama is only learning a fact.
         """
-        state = self.routing_state(request, overrides)
+        if dry_run:
+            state = self.routing_state(request, overrides)
+        else:
+            # The note first, then its view: what preview() would show, without walking twice.
+            self.writers.note_request(request)
+            state = self.routing_state(None, overrides)
         # decide() does not read the Ollama facts, so its errors stand whatever they say.
         decided = decide(request, self.settings, state)
         if self.ollama_facts.servers:
@@ -156,10 +161,8 @@ class Runtime:
                 await self.ollama_facts.learn(unknown)
                 self.privacy.note_remote_models(self.ollama_facts.remote_names())
         plan = finish_plan(decided, self.settings, state)
-        if not dry_run:
-            self.writers.note_request(request)
-            if plan.kept_local:
-                self.events.privacy_kept_local.emit(KeptLocal(request.model, plan.reason, plan.tags))
+        if not dry_run and plan.kept_local:
+            self.events.privacy_kept_local.emit(KeptLocal(request.model, plan.reason, plan.tags))
         return plan
 
     async def explain(self, request: ChatRequest, overrides: Mapping[str, Any] | None = None) -> Explanation:

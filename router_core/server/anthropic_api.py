@@ -101,7 +101,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         try:
             body = await read_json(request, runtime.settings.server.max_body_bytes)
             chat = parse_messages_request(body, client_headers(request), count_only=True)
-            plan = await runtime.plan(chat)
+            plan = await runtime.plan(chat, dry_run=True)  # counting serves nothing
         except HybridgeError as exc:
             return error_response(exc, request_id, plan)
         return json_response({"input_tokens": await count_input_tokens(runtime, chat, plan)})
