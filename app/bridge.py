@@ -33,6 +33,7 @@ from router_core.ledger import reports
 from router_core.ledger.budget import BudgetAlert
 from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot
+from router_core.privacy.ollama_cloud import describe_switch
 from router_core.privacy.state import PrivacyStatus
 from router_core.privacy.switch import switch_privacy
 from router_core.providers.presets import preset_env
@@ -184,6 +185,13 @@ class RouterBridge(QObject):
         """The port the router listens on now (None: not serving)."""
         status = self._service.status() if self._service else None
         return status.port if status is not None and status.running else None
+
+    def ollama_cloud_lines(self) -> list[str]:
+        """Each Ollama's own cloud switch, as last read (`GET /api/status`)."""
+        runtime = self._service.runtime if self._service else None
+        if runtime is None:
+            return []
+        return [f"{name}: {describe_switch(sw)}" for name, sw in runtime.ollama_facts.switches.items()]
 
     @property
     def has_ledger(self) -> bool:

@@ -41,7 +41,9 @@ from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot
 from router_core.privacy.state import PrivacyStatus
 
-ROUTE_FILTERS = (("All routes", "all"), ("Local", "local"), ("Cloud", "cloud"), ("Errors", "errors"))
+ROUTE_FILTERS = (
+    ("All routes", "all"), ("Local", "local"), ("Cloud", "cloud"), ("Errors", "errors"), ("Blocked", "blocked"),
+)  # fmt: skip
 
 
 class Dashboard(QMainWindow):
@@ -195,6 +197,8 @@ class Dashboard(QMainWindow):
         live = bridge.live
         if live is not None:
             text += f" · cloud spend {fmt.usd(live.today.spend_usd)} today, {fmt.usd(live.month.spend_usd)} this month"
+            # What privacy mode stopped (the rows: the "Blocked" filter of the requests table).
+            text += f" · blocked by privacy: {live.today.privacy_refused} today"
         self.live_label.setText(text)
 
     def _privacy_changed(self, status: PrivacyStatus) -> None:

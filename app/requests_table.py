@@ -39,6 +39,8 @@ class RequestRow:
     tokens_per_second: float | None
     cost_usd: float | None
     savings_usd: float | None
+    # Why there is no per-token cost ("Ollama cloud (subscription)"), shown in its place.
+    price_note: str | None = None
 
     def cells(self) -> tuple[str, ...]:
         route = self.route or "—"
@@ -52,8 +54,8 @@ class RequestRow:
             self.reason,
             f"{fmt.tokens(self.input_tokens)} / {fmt.tokens(self.output_tokens)}",
             fmt.rate(self.tokens_per_second),
-            fmt.usd(self.cost_usd),
-            fmt.usd(self.savings_usd),
+            self.price_note or fmt.usd(self.cost_usd),
+            "—" if self.price_note else fmt.usd(self.savings_usd),
         )
 
 
@@ -71,7 +73,7 @@ def row_from_entry(entry: LedgerEntry) -> RequestRow:
     return RequestRow(
         r.request_id, r.started_at, r.client, r.route, _model(r.provider, r.model), r.reason, r.outcome,
         r.usage.input_tokens, r.usage.output_tokens, entry.decode_tps, entry.costing.cost_usd,
-        entry.costing.savings_usd,
+        entry.costing.savings_usd, entry.costing.price_note,
     )  # fmt: skip
 
 
@@ -89,7 +91,7 @@ def row_from_ledger(row: dict[str, Any]) -> RequestRow:
         str(row["request_id"]), float(row["started_at"]), str(row["client"] or ""), str(row["route"] or ""),
         _model(str(row["provider"] or ""), str(row["model"] or "")), str(row["reason"] or ""), str(row["outcome"]),
         int(row["input_tokens"] or 0), int(row["output_tokens"] or 0), row["decode_tps"], row["cost_usd"],
-        row["savings_usd"],
+        row["savings_usd"], row.get("price_note"),
     )  # fmt: skip
 
 
@@ -121,7 +123,7 @@ class RequestsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{row.request_id}\n{row.client}\n{row.reason}"
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 2:
-            return ERROR_COLOR if row.outcome == "error" else ROUTE_COLORS.get(row.route)
+            return ERROR_COLOR if row.outcome in ("error", "refused", "interrupted") else ROUTE_COLORS.get(row.route)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 5:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -180,6 +182,8 @@ class RequestsFilter(QSortFilterProxyModel):
         assert isinstance(model, RequestsModel)
         row = model.rows[source_row]
         if self._route == "errors" and row.outcome == "ok":
+            return False
+        if self._route == "blocked" and row.outcome != "refused":
             return False
         if self._route in ("local", "cloud") and row.route != self._route:
             return False

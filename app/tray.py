@@ -195,6 +195,7 @@ class TrayController(QObject):
         ollama = bridge.local_ollama()
         if ollama is not None and not ollama.up:
             lines.append("Ollama is down")
+        lines += bridge.ollama_cloud_lines()
         return "\n".join(lines)
 
     def _update_tooltip(self, *_: object) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from router_core.inventory.context import TruncationWarning
 from router_core.privacy.state import PrivacyStatus
@@ -15,7 +15,9 @@ if TYPE_CHECKING:  # the ledger's types import this module
     from router_core.ledger.entry import LedgerEntry
     from router_core.ledger.live import LiveSnapshot
 
-Outcome = Literal["ok", "error", "cancelled"]
+# ok; error (failed upstream, or unreadable request); cancelled (the client left);
+# refused (policy: privacy, budget, unknown model, no route); interrupted (Hybridge stopped).
+Outcome = Literal["ok", "error", "cancelled", "refused", "interrupted"]
 
 
 @dataclass(slots=True)
@@ -40,6 +42,9 @@ class RequestRecord:
     error_kind: str | None = None
     tags: frozenset[str] = frozenset()
     fallbacks: tuple[str, ...] = ()
+    # What the prompt held (references, hashed off the hot path by the ledger's baseline cache).
+    messages: list[Any] | None = None
+    tools: list[Any] | None = None
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
@@ -18,16 +19,23 @@ from typing import Any
 
 import uvicorn
 
+from router_core import __version__
 from router_core.events import RouterEvents
 from router_core.inventory.machine import HardwareProbe, InventorySnapshot
 from router_core.ledger.schema import LedgerError
 from router_core.providers.http import TransportFactory, default_transport
 from router_core.redact import install_log_redaction
 from router_core.runtime import Runtime
+from router_core.runtime_file import RouterAddress, remove_runtime_file, runtime_path, write_runtime_file
 from router_core.server.app import create_app
 from router_core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def write_runtime_file_default() -> bool:
+    """Off under pytest unless asked, so test routers never overwrite a real router's file."""
+    return "PYTEST_CURRENT_TEST" not in os.environ or bool(os.environ.get("HYBRIDGE_RUNTIME_DIR"))
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -94,6 +102,9 @@ class RouterService:
         self.runtime: Runtime | None = None
         # The user's settings file, where live switches (privacy) are saved; None: the default.
         self.config_path: Path | None = None
+        # `hybridge serve` and the tray write router_core/runtime_file.py; embedded test routers need not.
+        self.write_runtime_file = write_runtime_file_default()
+        self._wrote_runtime_file = False
 
     def _make_server(self) -> uvicorn.Server:
         self.runtime = Runtime(
@@ -143,10 +154,24 @@ class RouterService:
             watcher.cancel()
             inventory.cancel()
             if self.runtime is not None:
+                await self._let_cancelled_requests_finish(self.runtime)
+            if self._wrote_runtime_file:
+                remove_runtime_file(os.getpid())
+                self._wrote_runtime_file = False
+            if self.runtime is not None:
                 await self.runtime.aclose()
         if not self._server.started:
             self._error = self._error or "the server could not start (is the port in use?)"
             self._started.set()
+
+    @staticmethod
+    async def _let_cancelled_requests_finish(runtime: Runtime, timeout_s: float = 2.0) -> None:
+        """uvicorn cancels requests still running past its graceful timeout without waiting
+        for them; give them a moment to record themselves (outcome interrupted) in the ledger."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while runtime.in_flight.count() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the records are emitted just after a request leaves in_flight
 
     async def _note_started(self) -> None:
         assert self._server is not None
@@ -156,6 +181,13 @@ class RouterService:
         sockets = self._server.servers[0].sockets if self._server.servers else []
         if sockets:
             self._port = sockets[0].getsockname()[1]
+        if self.write_runtime_file:
+            # So every CLI command finds this router on whatever port it got.
+            try:
+                write_runtime_file(RouterAddress(self._host, self._port, os.getpid(), __version__))
+                self._wrote_runtime_file = True
+            except OSError as exc:
+                log.warning("cannot write the runtime file %s: %s", runtime_path(), exc)
         self._started.set()
 
     def start(self) -> None:
@@ -171,6 +203,11 @@ class RouterService:
 
         self._thread = threading.Thread(target=run, name="hybridge-router", daemon=True)
         self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        """Started (port known, runtime file written) or failed to start."""
+        return self._started.is_set()
 
     def wait_started(self, timeout: float = 10.0) -> bool:
         return self._started.wait(timeout) and self._error is None

@@ -238,6 +238,9 @@ class PricingSettings(_Section):
     baseline_model: str = ""
     # USD per kWh, for the GPU energy local generation draws.
     electricity_price_per_kwh: float = Field(default=0.17, ge=0)
+    # Watts the GPU draws while generating, to estimate electricity where its power cannot be
+    # read (no NVML, no AMD sysfs reading). 0: the detected card's typical board power.
+    gpu_watts: float = Field(default=0, ge=0)
     # Keyed `<provider>/<model>` or the model's own name; wins over the shipped table.
     models: dict[str, PriceOverride] = Field(default_factory=dict)
 

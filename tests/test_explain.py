@@ -119,6 +119,12 @@ def test_explain_endpoint_uses_the_live_state() -> None:
         # Live privacy: the same request is now kept local, and says so.
         assert service.runtime is not None
         service.runtime.set_privacy(True)
+        # No Ollama runs here: in privacy mode a model Ollama was never asked about is
+        # refused rather than guessed local...
+        data = httpx.post(root + "/hybridge/explain", json=body, timeout=10).json()
+        assert data["error"]["status"] == 403 and "could not be asked" in data["error"]["message"]
+        # ...and once Ollama has said the local model runs here, flagged work is kept local.
+        service.runtime.ollama_facts.note("ollama", [("qwen3:30b-a3b", False)])
         data = httpx.post(root + "/hybridge/explain", json=body, timeout=10).json()
         assert data["route"] == "local" and data["kept_local"] is True
         assert data["state"]["privacy"] is True

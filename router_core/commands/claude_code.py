@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 from router_core.clients.claude_code import claude_code_env, render_env, write_env_file
-from router_core.commands.common import load_settings
+from router_core.commands.common import add_url_argument, load_settings, running_port
 from router_core.commands.opencode import server_token
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    env = claude_code_env(settings, port=args.port, token=server_token(settings))
+    env = claude_code_env(settings, port=args.port or running_port(args), token=server_token(settings))
     text = render_env(env, cloud_configured=bool(settings.routing.cloud_model))
     if not args.write:
         sys.stdout.write(text)
@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="print (or --write) the environment that points Claude Code at Hybridge",
     )
     parser.add_argument("--write", metavar="FILE", help="write a file to `source` instead of printing")
-    parser.add_argument("--port", type=int, default=None, help="Hybridge's port (default: server.port)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="Hybridge's port (default: the running router's, else server.port)"
+    )
+    add_url_argument(parser)
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
     parser.set_defaults(func=run)

@@ -21,7 +21,10 @@ from router_core.inventory.fit import VERDICT_TEXT, ModelFit
 from router_core.inventory.hardware.info import GIB, GpuInfo, HardwareInfo
 from router_core.inventory.machine import Inventory, InventorySnapshot
 from router_core.inventory.ollama_inventory import OllamaStatus
-from router_core.settings import Settings
+from router_core.privacy.ollama_cloud import CloudSwitch, describe_switch
+from router_core.privacy.ollama_models import OllamaModelFacts
+from router_core.providers.http import default_transport
+from router_core.settings import Settings, ollama_base_url
 
 
 def _gib(n: int | None) -> str:
@@ -132,17 +135,34 @@ async def take_snapshot(settings: Settings) -> InventorySnapshot:
         await inventory.aclose()
 
 
+async def cloud_switches(settings: Settings) -> dict[str, CloudSwitch | None]:
+    """Each Ollama's own cloud switch (`GET /api/status`; None where the version lacks it)."""
+    facts = OllamaModelFacts(
+        {n: ollama_base_url(c.base_url) for n, c in settings.providers.items() if c.kind == "ollama"},
+        default_transport,
+    )
+    try:
+        return {name: await facts.read_switch(name) for name in facts.servers}
+    finally:
+        await facts.aclose()
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     snapshot = asyncio.run(take_snapshot(settings))
+    switches = asyncio.run(cloud_switches(settings))
     found = warnings(snapshot, settings)
     installed = {m.name for status in snapshot.ollama.values() for m in status.models}
     suggestions = suggest_models(snapshot.hardware, installed)
     if args.json:
-        sys.stdout.write(orjson.dumps(as_json(snapshot, found, suggestions), option=orjson.OPT_INDENT_2).decode())
+        data = as_json(snapshot, found, suggestions)
+        data["ollama_cloud"] = {n: dataclasses.asdict(sw) if sw else None for n, sw in switches.items()}
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
         render(snapshot, found, suggestions, sys.stdout)
+        for name, switch in switches.items():
+            print(f"\nOllama '{name}' cloud: {describe_switch(switch)}")
     return 1 if found else 0
 
 

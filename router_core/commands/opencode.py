@@ -16,7 +16,7 @@ from router_core.clients.opencode_config import (
     plan_opencode_update,
     write_opencode_update,
 )
-from router_core.commands.common import load_settings
+from router_core.commands.common import add_url_argument, load_settings, running_port
 from router_core.inventory.machine import Inventory, InventorySnapshot
 from router_core.settings import Settings
 
@@ -60,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     agents = [AgentRoute.parse(spec) for spec in args.agent or ()]
     snapshot = None if args.no_inventory else read_inventory(settings)
+    port = args.port or running_port(args)
+    if port is not None and args.port is None:
+        print(f"# the running router listens on port {port}")
     setup = build_setup(
         settings,
-        port=args.port,
+        port=port,
         snapshot=snapshot,
         token=server_token(settings),
         agents=agents,
@@ -94,7 +97,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--project", metavar="DIR", help="the project's opencode.json(c) (default: this folder)")
     where.add_argument("--global", dest="global_", action="store_true", help="your global config (~/.config/opencode)")
-    parser.add_argument("--port", type=int, default=None, help="Hybridge's port (default: server.port)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="Hybridge's port (default: the running router's, else server.port)"
+    )
+    add_url_argument(parser)
     parser.add_argument("--write", action="store_true", help="write the change (with a backup of the old file)")
     parser.add_argument(
         "--agent",

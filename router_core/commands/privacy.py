@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from router_core.commands.common import config_path, load_settings
+from router_core.commands.common import add_url_argument, config_path, find_router, load_settings
 from router_core.privacy.egress import EgressGuard
 from router_core.privacy.ollama_cloud import NO_CLOUD_ENV, OllamaCloudCheck
 from router_core.privacy.report import ollama_cloud_check
@@ -27,18 +27,10 @@ from router_core.settings import Settings, ollama_base_url, update_user_file
 ROUTER_TIMEOUT_S = 3.0
 
 
-def router_url(settings: Settings) -> str:
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", "localhost"):
-        host = "127.0.0.1" if host != "::" else "::1"
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.server.port}"
-
-
-def _router_client(settings: Settings) -> httpx.Client:
+def _router_client(settings: Settings, url: str) -> httpx.Client:
     token = current_token(settings)
     return httpx.Client(
-        base_url=router_url(settings),
+        base_url=url,
         headers={"authorization": f"Bearer {token}"} if token else {},
         timeout=ROUTER_TIMEOUT_S,
         trust_env=False,
@@ -46,11 +38,11 @@ def _router_client(settings: Settings) -> httpx.Client:
     )
 
 
-def call_router(settings: Settings, enabled: bool | None = None) -> dict[str, Any] | None:
+def call_router(settings: Settings, url: str, enabled: bool | None = None) -> dict[str, Any] | None:
     """The running router's privacy report (after switching it when `enabled` is given);
-    None when no router answers on the configured port."""
+    None when no router answers at `url`."""
     try:
-        with _router_client(settings) as client:
+        with _router_client(settings, url) as client:
             if enabled is None:
                 response = client.get("/hybridge/privacy")
             else:
@@ -88,17 +80,20 @@ def _on_off(value: bool) -> str:
     return "on" if value else "off"
 
 
-def show_status(settings: Settings) -> int:
+def show_status(settings: Settings, url: str, how: str) -> int:
     saved = settings.privacy
     print(f"privacy mode: {_on_off(saved.enabled)} (saved)")
-    live = call_router(settings)
+    live = call_router(settings, url)
     if live is None:
-        print(f"router: not running at {router_url(settings)}")
+        print(f"router: not running at {url} (from {how})")
     else:
         print(
-            f"router: privacy {_on_off(bool(live.get('enabled')))} now; "
+            f"router at {url}: privacy {_on_off(bool(live.get('enabled')))} now; "
             f"cloud requests in flight: {live.get('cloud_requests_in_flight', 0)}"
         )
+        for name, info in (live.get("ollama") or {}).items():
+            if info.get("cloud_switch"):
+                print(f"{name}: {info['cloud_switch']}")
     print(f"flagged work in privacy mode: {saved.escalation}")
     print("trusted LAN hosts: " + (", ".join(saved.trusted_hosts) or "none"))
     warned = False
@@ -117,16 +112,18 @@ def show_status(settings: Settings) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "status":
-        return show_status(load_settings(args))
+        settings = load_settings(args)
+        return show_status(settings, *find_router(args, settings))
     enabled = args.action == "on"
     path = config_path(args)
     settings = update_user_file(path, {"privacy": {"enabled": enabled}})
     print(f"privacy mode {_on_off(enabled)} (saved in {path})")
-    live = call_router(settings, enabled)
+    url, how = find_router(args, settings)
+    live = call_router(settings, url, enabled)
     if live is None:
-        print("no router is running here; the switch applies when Hybridge starts")
+        print(f"no router answers at {url} (from {how}); the switch applies when Hybridge starts")
     else:
-        print(f"the running router switched privacy {_on_off(bool(live.get('enabled')))}")
+        print(f"the running router at {url} switched privacy {_on_off(bool(live.get('enabled')))}")
         for warning in live.get("warnings") or []:
             print(f"warning: {warning}")
     return 0
@@ -136,4 +133,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("privacy", help="privacy mode: keep every prompt on this machine")
     parser.add_argument("action", nargs="?", choices=("on", "off", "status"), default="status")
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
+    add_url_argument(parser)
     parser.set_defaults(func=run)

@@ -19,8 +19,10 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         async def announce() -> None:
             # Tests and scripts read the real port (for --port 0) from this line.
-            while not (status := service.status()).running and not status.error:  # noqa: ASYNC110
+            # Ready: the port is known and the runtime file written (the CLI finds it at once).
+            while not service.ready:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
+            status = service.status()
             if status.running:
                 print(f"hybridge {__version__}: serving on {status.base_url}", flush=True)
 

@@ -10,9 +10,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from router_core.commands.common import load_settings
+import httpx
+
+from router_core.commands.common import add_url_argument, find_router, load_settings
 from router_core.ledger import reports
+from router_core.ledger.baseline import describe
+from router_core.ledger.entry import OLLAMA_CLOUD_NOTE
 from router_core.ledger.schema import connect, ledger_path
+from router_core.server.token import current_token
 from router_core.settings import Settings
 
 DASH = "—"
@@ -96,7 +101,13 @@ def summary_text(
                 saved,
             ]
         )
-    notes = [_electricity_note(total)]
+    notes = [describe(m) for m, _ in baselines]
+    notes.append(_electricity_note(total))
+    if total["subscription_requests"]:
+        notes.append(
+            f"{OLLAMA_CLOUD_NOTE}: {_requests(total['subscription_requests'])} on Ollama's servers "
+            "(route cloud; no per-token cost, never counted as savings)"
+        )
     unpriced = reports.unpriced_models(conn, since)
     if total["unpriced_requests"]:
         what = f" ({', '.join(unpriced)}; set [pricing.models] in config.toml)" if unpriced else ""
@@ -106,18 +117,43 @@ def summary_text(
     )
     if outcomes.get("cancelled"):
         notes.append(f"cancelled: {_requests(outcomes['cancelled'])} (usage: what arrived before the client left)")
+    if outcomes.get("interrupted"):
+        notes.append(f"interrupted: {_requests(outcomes['interrupted'])} (Hybridge stopped mid-answer; usage so far)")
     if outcomes.get("error"):
         notes.append(f"errors: {_requests(outcomes['error'])}")
+    if outcomes.get("refused"):
+        kinds = dict(
+            conn.execute(
+                "SELECT error_kind, COUNT(*) FROM requests WHERE started_at >= ? AND outcome = 'refused' "
+                "GROUP BY error_kind ORDER BY COUNT(*) DESC",
+                (since,),
+            )
+        )
+        detail = ", ".join(f"{_REFUSAL_NAMES.get(k, k)} {n}" for k, n in kinds.items())
+        notes.append(f"refused: {_requests(outcomes['refused'])} ({detail}); no model ran")
     return "\n".join([head, render_table(headers, body, len(labels)), *[n for n in notes if n]])
+
+
+_REFUSAL_NAMES = {
+    "privacy_refused": "blocked by privacy",
+    "budget_refused": "budget spent",
+    "not_found_error": "unknown model",
+    "no_route": "no provider",
+}
 
 
 def _electricity_note(total: Any) -> str:
     if not total["local_requests"]:
         return ""
+    if total["energy_estimated"]:
+        return (
+            f"electricity: {total['energy_wh']:.3f} Wh estimated from pricing.gpu_watts (GPU power not readable "
+            f"here), ${total['energy_cost_usd']:.4f}, taken out of savings"
+        )
     if total["electricity_unmeasured"]:
         return (
             f"electricity: not measured for {total['electricity_unmeasured']} of {total['local_requests']} local "
-            "requests (no NVIDIA GPU power reading), so savings leave it out"
+            "requests (no GPU power reading, pricing.gpu_watts unset), so savings leave it out"
         )
     return f"electricity: {total['energy_wh']:.3f} Wh, ${total['energy_cost_usd']:.4f}, taken out of savings"
 
@@ -177,6 +213,32 @@ def tags_text(conn: sqlite3.Connection, settings: Settings, since: float) -> str
     return text
 
 
+def live_line(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Today's figures from the running router (found by --url or its runtime file)."""
+    url, how = find_router(args, settings)
+    if how != "--url" and not how.startswith("runtime file"):
+        return None
+    token = current_token(settings)
+    try:
+        response = httpx.get(
+            url + "/hybridge/stats",
+            headers={"authorization": f"Bearer {token}"} if token else {},
+            timeout=3.0,
+            trust_env=False,
+        )
+        data = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return f"live: no answer from the router at {url} ({how})"
+    today = data.get("today", {})
+    return (
+        f"live: router at {url}: today {today.get('requests', 0)} requests, "
+        f"blocked by privacy: {today.get('blocked_by_privacy', 0)}, refused: {today.get('refused_requests', 0)}, "
+        f"{data.get('live', {}).get('active_streams', 0)} streaming now"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     path = ledger_path(settings)
@@ -184,6 +246,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"hybridge: nothing recorded yet (no ledger at {path})", file=sys.stderr)
         return 1
     since = reports.parse_since(args.since)
+    if not args.csv:
+        live = live_line(args, settings)
+        if live:
+            print(live)
     conn = connect(path)
     try:
         if args.csv:
@@ -204,4 +270,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--csv", action="store_true", help="every request as CSV, with cost and savings columns")
     parser.add_argument("--tags", action="store_true", help="per tag: local share, bad ratings, tags worth escalating")
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
+    add_url_argument(parser)
     parser.set_defaults(func=run)

@@ -18,12 +18,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 0.25
 KEEP_S = 3600.0
+DRM_ROOT = Path("/sys/class/drm")
 J_PER_WH = 3600.0
 
 
@@ -72,6 +74,87 @@ class NvmlPowerSource:
             self._nvml.nvmlShutdown()
 
 
+class SysfsPowerSource:
+    """Summed power of every AMD GPU from the kernel's hwmon files (microwatts).
+
+    `power1_average` on older kernels, `power1_input` on newer (amdgpu hwmon docs).
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        self._files = files
+
+    @classmethod
+    def open(cls, root: Path = DRM_ROOT) -> SysfsPowerSource | None:
+        files = []
+        for card in sorted(root.glob("card*")):
+            if not card.name[4:].isdigit():
+                continue  # connectors such as card0-DP-1
+            for hwmon in sorted((card / "device").glob("hwmon/hwmon*")):
+                found = next((hwmon / n for n in ("power1_average", "power1_input") if (hwmon / n).exists()), None)
+                if found is not None:
+                    files.append(found)
+        source = cls(files)
+        return source if files and source.read_watts() is not None else None
+
+    def read_watts(self) -> float | None:
+        try:
+            return sum(int(f.read_text().strip()) for f in self._files) / 1e6
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        return None
+
+
+class EstimatedPowerSource:
+    """A fixed board power (a setting, or the detected card's typical board power): an estimate."""
+
+    estimated = True
+
+    def __init__(self, watts: float) -> None:
+        self.watts = watts
+
+    def read_watts(self) -> float | None:
+        return self.watts
+
+    def close(self) -> None:
+        return None
+
+
+# Typical board power (W) of common cards, by a distinctive part of the product name.
+TYPICAL_BOARD_POWER_W = {
+    "rtx 5090": 575, "rtx 5080": 360, "rtx 4090": 450, "rtx 4080": 320, "rtx 4070 ti": 285,
+    "rtx 4070": 200, "rtx 4060 ti": 160, "rtx 4060": 115, "rtx 3090 ti": 450, "rtx 3090": 350,
+    "rtx 3080 ti": 350, "rtx 3080": 320, "rtx 3070": 220, "rtx 3060": 170, "a100": 400, "h100": 700,
+    "l40s": 350, "l4": 72, "rx 7900 xtx": 355, "rx 7900 xt": 315, "rx 6900 xt": 300, "mi300x": 750,
+}  # fmt: skip
+
+
+def typical_board_power(gpu_names: list[str]) -> float | None:
+    """Summed typical board power of the named cards; None if any is unknown."""
+    total = 0.0
+    for name in gpu_names:
+        lowered = name.lower()
+        match = next((w for key, w in TYPICAL_BOARD_POWER_W.items() if key in lowered), None)
+        if match is None:
+            return None
+        total += match
+    return total or None
+
+
+def open_power_source(configured_watts: float, gpu_names: list[str]) -> PowerSource | None:
+    """NVML, else AMD's sysfs, else an estimate from `configured_watts` (0: the detected
+    card's typical board power); None when nothing is known."""
+    source: PowerSource | None = NvmlPowerSource.open() or SysfsPowerSource.open()
+    if source is not None:
+        return source
+    watts = configured_watts or typical_board_power(gpu_names)
+    if watts:
+        log.info("electricity estimated at %g W (GPU power cannot be read here)", watts)
+        return EstimatedPowerSource(watts)
+    return None
+
+
 Interval = tuple[float, float]
 
 
@@ -90,6 +173,11 @@ class EnergyMeter:
     @property
     def measured(self) -> bool:
         return self.source is not None
+
+    @property
+    def estimated(self) -> bool:
+        """The figure comes from a fixed wattage, not a power reading."""
+        return bool(getattr(self.source, "estimated", False))
 
     def start(self) -> None:
         if self.source is None or self._thread is not None:

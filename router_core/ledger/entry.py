@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from router_core.events import RequestRecord
 from router_core.ledger.prices import PriceTable
+from router_core.types import Usage
 
 WH_PER_KWH = 1000.0
+OLLAMA_CLOUD_KEY = "ollama-cloud"
+OLLAMA_CLOUD_NOTE = "Ollama cloud (subscription)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,11 @@ class Costing:
     baseline_cost_usd: float | None  # None: the baseline model is unpriced
     energy_wh: float | None  # None: not measured (always None for cloud requests)
     energy_cost_usd: float | None
+    # Why a route has no per-token cost (OLLAMA_CLOUD_NOTE); None otherwise.
+    price_note: str | None = None
+    # The usage the baseline was priced on (its cache split: ledger/baseline.py).
+    baseline_usage: Usage | None = None
+    energy_estimated: bool = False
 
     @property
     def savings_usd(self) -> float | None:
@@ -61,9 +69,20 @@ def price_record(
     baseline_model: str,
     energy_wh: float | None,
     price_per_kwh: float,
+    *,
+    baseline_usage: Usage | None = None,
+    ollama_cloud: bool = False,
+    energy_estimated: bool = False,
 ) -> Costing:
-    """Cost a finished request. Local tokens cost nothing; their electricity is counted apart."""
+    """Cost a finished request. Local tokens cost nothing; their electricity is counted apart.
+
+    An Ollama cloud request is paid by the user's Ollama subscription: no per-token cost,
+    no baseline, never savings. `baseline_usage`: the usage to price the baseline on (with
+    its prompt-cache split); default the request's own.
+    """
     usage = record.usage
+    if ollama_cloud and record.route == "cloud":
+        return Costing(None, OLLAMA_CLOUD_KEY, baseline_model, None, None, None, price_note=OLLAMA_CLOUD_NOTE)
     if record.route == "cloud":
         price = prices.lookup(record.provider, record.model)
         cost = price.cost(usage) if price else None
@@ -73,13 +92,16 @@ def price_record(
         # Local (and requests no candidate ran): no token price.
         cost, key = 0.0, None
     baseline = prices.lookup_ref(baseline_model)
+    priced_on = baseline_usage or usage
     return Costing(
         cost_usd=cost,
         price_key=key,
         baseline_model=baseline_model,
-        baseline_cost_usd=baseline.cost(usage) if baseline else None,
+        baseline_cost_usd=baseline.cost(priced_on) if baseline else None,
         energy_wh=energy_wh,
         energy_cost_usd=energy_wh / WH_PER_KWH * price_per_kwh if energy_wh is not None else None,
+        baseline_usage=priced_on,
+        energy_estimated=energy_estimated and energy_wh is not None,
     )
 
 
@@ -89,7 +111,19 @@ def make_entry(
     baseline_model: str,
     energy_wh: float | None = None,
     price_per_kwh: float = 0.0,
+    *,
+    baseline_usage: Usage | None = None,
+    ollama_cloud: bool = False,
+    energy_estimated: bool = False,
 ) -> LedgerEntry:
-    return LedgerEntry(
-        record, price_record(record, prices, baseline_model, energy_wh, price_per_kwh), decode_rate(record)
+    costing = price_record(
+        record,
+        prices,
+        baseline_model,
+        energy_wh,
+        price_per_kwh,
+        baseline_usage=baseline_usage,
+        ollama_cloud=ollama_cloud,
+        energy_estimated=energy_estimated,
     )
+    return LedgerEntry(record, costing, decode_rate(record))

@@ -45,6 +45,12 @@ class PeriodFigures:
     energy_cost_usd: float = 0.0
     # Local requests whose electricity could not be measured.
     electricity_unmeasured: int = 0
+    # Refused before any model ran (privacy mode's own count apart), Ollama cloud (paid by
+    # subscription, no per-token price), local requests with estimated electricity.
+    refused_requests: int = 0
+    privacy_refused: int = 0
+    subscription_requests: int = 0
+    energy_estimated: int = 0
 
     @property
     def electricity_note(self) -> str:
@@ -52,7 +58,8 @@ class PeriodFigures:
             return ""
         if self.electricity_unmeasured:
             return "electricity not measured"
-        return f"electricity {self.energy_wh:.2f} Wh (${self.energy_cost_usd:.4f})"
+        estimated = " estimated" if self.energy_estimated else ""
+        return f"electricity {self.energy_wh:.2f} Wh{estimated} (${self.energy_cost_usd:.4f})"
 
 
 @dataclass(frozen=True, slots=True)

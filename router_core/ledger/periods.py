@@ -29,10 +29,14 @@ AGGREGATES = """
     COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens,
     COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
     COALESCE(SUM(CASE WHEN route = 'cloud' THEN cost_usd END), 0.0) AS spend_usd,
-    COALESCE(SUM(cost_usd IS NULL), 0) AS unpriced_cost,
+    COALESCE(SUM(cost_usd IS NULL AND COALESCE(price_key, '') != 'ollama-cloud'), 0) AS unpriced_cost,
     COALESCE(SUM(CASE WHEN savings_usd IS NOT NULL THEN baseline_cost_usd END), 0.0) AS baseline_usd,
     COALESCE(SUM(savings_usd), 0.0) AS savings_usd,
-    COALESCE(SUM(savings_usd IS NULL), 0) AS unpriced_requests,
+    COALESCE(SUM(savings_usd IS NULL AND COALESCE(price_key, '') != 'ollama-cloud'), 0) AS unpriced_requests,
+    COALESCE(SUM(price_key = 'ollama-cloud'), 0) AS subscription_requests,
+    COALESCE(SUM(outcome = 'refused'), 0) AS refused_requests,
+    COALESCE(SUM(outcome = 'refused' AND error_kind = 'privacy_refused'), 0) AS privacy_refused,
+    COALESCE(SUM(route = 'local' AND energy_estimated = 1), 0) AS energy_estimated,
     COALESCE(SUM(energy_wh), 0.0) AS energy_wh,
     COALESCE(SUM(energy_cost_usd), 0.0) AS energy_cost_usd,
     COALESCE(SUM(route = 'local' AND energy_wh IS NULL), 0) AS electricity_unmeasured
@@ -77,6 +81,10 @@ def figures_between(conn: sqlite3.Connection, period: str, start: float, end: fl
         energy_wh=r["energy_wh"],
         energy_cost_usd=r["energy_cost_usd"],
         electricity_unmeasured=r["electricity_unmeasured"],
+        refused_requests=r["refused_requests"],
+        privacy_refused=r["privacy_refused"],
+        subscription_requests=r["subscription_requests"],
+        energy_estimated=r["energy_estimated"],
     )
 
 
@@ -91,11 +99,19 @@ def add_entry(figures: PeriodFigures, entry: LedgerEntry) -> PeriodFigures:
         spend_usd=figures.spend_usd + (c.cost_usd or 0.0 if entry.is_cloud else 0.0),
         baseline_usd=figures.baseline_usd + (c.baseline_cost_usd or 0.0 if savings is not None else 0.0),
         savings_usd=figures.savings_usd + (savings or 0.0),
-        unpriced_requests=figures.unpriced_requests + (savings is None),
+        unpriced_requests=figures.unpriced_requests + (savings is None and c.price_note is None),
         energy_wh=figures.energy_wh + (c.energy_wh or 0.0),
         energy_cost_usd=figures.energy_cost_usd + (c.energy_cost_usd or 0.0),
         electricity_unmeasured=figures.electricity_unmeasured + (entry.is_local and c.energy_wh is None),
+        refused_requests=figures.refused_requests + (entry.record.outcome == "refused"),
+        privacy_refused=figures.privacy_refused + _privacy_refused(entry),
+        subscription_requests=figures.subscription_requests + (c.price_note is not None),
+        energy_estimated=figures.energy_estimated + (entry.is_local and c.energy_estimated),
     )
+
+
+def _privacy_refused(entry: LedgerEntry) -> bool:
+    return entry.record.outcome == "refused" and entry.record.error_kind == "privacy_refused"
 
 
 class PeriodTotals:

@@ -24,8 +24,9 @@ from typing import Literal
 
 from router_core.events import RequestRecord, RouterEvents, StreamProgress
 from router_core.ledger import store
+from router_core.ledger.baseline import BaselineCache
 from router_core.ledger.budget import BudgetAlerts, BudgetState, budget_state
-from router_core.ledger.energy import KEEP_S, EnergyMeter, NvmlPowerSource, PowerSource
+from router_core.ledger.energy import KEEP_S, EnergyMeter, PowerSource, open_power_source
 from router_core.ledger.entry import make_entry
 from router_core.ledger.live import LiveSnapshot, LiveStats
 from router_core.ledger.metrics import Counters
@@ -66,16 +67,21 @@ class Ledger:
         power: PowerSource | Literal["nvml"] | None = "nvml",
         clock: Callable[[], float] = time.time,
         publish_interval_s: float = PUBLISH_INTERVAL_S,
+        gpu_names: list[str] | None = None,
     ) -> None:
         self.settings = settings
         self.events = events
         self.path = path or ledger_path(settings)
         self.prices = load_price_table(settings)
         self.baseline_model = baseline_ref(settings)
+        # The baseline vendor's prompt cache, per session (ledger/baseline.py).
+        self.baseline_cache = BaselineCache(self.baseline_model)
+        self._ollama_providers = frozenset(n for n, p in settings.providers.items() if p.kind == "ollama")
         self.live = LiveStats(clock)
         self.totals = PeriodTotals(clock)
         self.counters = Counters()
-        self.meter = EnergyMeter(NvmlPowerSource.open() if power == "nvml" else power)
+        source = open_power_source(settings.pricing.gpu_watts, gpu_names or []) if power == "nvml" else power
+        self.meter = EnergyMeter(source)
         self._clock = clock
         self._publish_interval_s = publish_interval_s
         self._alerts = BudgetAlerts()
@@ -247,6 +253,9 @@ class Ledger:
             self.baseline_model,
             energy_wh=self._energy(record),
             price_per_kwh=self.settings.pricing.electricity_price_per_kwh,
+            baseline_usage=self.baseline_cache.usage(record),
+            ollama_cloud=record.provider in self._ollama_providers,
+            energy_estimated=self.meter.estimated,
         )
         store.insert_entry(self._conn, entry)
         self.written += 1

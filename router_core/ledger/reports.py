@@ -87,7 +87,8 @@ REQUEST_COLUMNS = (
     "started_at", "client", "session", "api", "requested_model", "route", "reason", "provider", "model", "streamed",
     "outcome", "error_kind", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "ttft_s", "duration_s", "decode_tps", "cost_usd", "price_key", "baseline_model",
-    "baseline_cost_usd", "energy_wh", "energy_cost_usd", "savings_usd",
+    "baseline_cost_usd", "energy_wh", "energy_cost_usd", "savings_usd", "price_note", "baseline_input_tokens",
+    "baseline_cache_read_tokens", "baseline_cache_write_tokens", "energy_estimated",
 )  # fmt: skip
 
 

@@ -71,6 +71,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 2: outcomes refused/interrupted (outcome is free text; `reason` holds the refusal's
+    # message for rows no model ran), the price note of unbilled-per-token routes (Ollama
+    # cloud), the baseline's cache split, and electricity estimated rather than measured.
+    (
+        "ALTER TABLE requests ADD COLUMN price_note TEXT",
+        "ALTER TABLE requests ADD COLUMN baseline_input_tokens INTEGER",
+        "ALTER TABLE requests ADD COLUMN baseline_cache_read_tokens INTEGER",
+        "ALTER TABLE requests ADD COLUMN baseline_cache_write_tokens INTEGER",
+        "ALTER TABLE requests ADD COLUMN energy_estimated INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX requests_outcome ON requests(outcome, started_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,14 +15,16 @@ INSERT OR IGNORE INTO requests (
     request_id, started_at, client, session, api, requested_model, route, reason, provider, model,
     streamed, outcome, error_kind, fallbacks, input_tokens, output_tokens, cache_read_tokens,
     cache_write_tokens, reasoning_tokens, ttft_s, duration_s, decode_tps, cost_usd, price_key,
-    baseline_model, baseline_cost_usd, energy_wh, energy_cost_usd, savings_usd
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    baseline_model, baseline_cost_usd, energy_wh, energy_cost_usd, savings_usd,
+    price_note, baseline_input_tokens, baseline_cache_read_tokens, baseline_cache_write_tokens, energy_estimated
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
 def insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
     """Insert one row and its tags in one transaction: after a crash it is there whole or not at all."""
     r, c, u = entry.record, entry.costing, entry.record.usage
+    b = c.baseline_usage
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -33,6 +35,8 @@ def insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
                 u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens,
                 r.ttft_s, r.duration_s, entry.decode_tps, c.cost_usd, c.price_key, c.baseline_model,
                 c.baseline_cost_usd, c.energy_wh, c.energy_cost_usd, c.savings_usd,
+                c.price_note, b.input_tokens if b else None, b.cache_read_tokens if b else None,
+                b.cache_write_tokens if b else None, int(c.energy_estimated),
             ),
         )  # fmt: skip
         conn.executemany(
@@ -47,7 +51,7 @@ def insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
 
 def last_response(conn: sqlite3.Connection, session: str | None) -> str | None:
     """The request id of the latest answered request (of `session`, when given)."""
-    query = "SELECT request_id FROM requests WHERE outcome != 'error'"
+    query = "SELECT request_id FROM requests WHERE outcome NOT IN ('error', 'refused')"
     args: tuple[str, ...] = ()
     if session is not None:
         query += " AND session = ?"

@@ -120,3 +120,54 @@ def start_ollama(
     finally:
         if log_path is not None:
             out.close()
+
+
+def model_key(name: str) -> str:
+    """Ollama's own spelling of a model name: no tag means `:latest`."""
+    bare = name.strip()
+    return bare if ":" in bare.rsplit("/", 1)[-1] else f"{bare}:latest"
+
+
+# Ollama answers /api/show of a remote model with 403 and this prefix when its cloud is off
+# (server/routes.go GetModelInfo, internal/cloud/policy.go DisabledMessagePrefix).
+CLOUD_DISABLED_PREFIX = "ollama cloud is disabled"
+
+
+def show_says_remote(status: int, body: Any) -> bool | None:
+    """What one `/api/show` answer says: True remote, False here, None cannot tell.
+
+    A 404 is a model Ollama does not have, so it relays nothing (the request then fails).
+    """
+    if status == 404:
+        return False
+    if status == 403 and isinstance(body, dict) and str(body.get("error", "")).startswith(CLOUD_DISABLED_PREFIX):
+        return True
+    if status != 200 or not isinstance(body, dict):
+        return None
+    return is_remote_entry(body)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSwitch:
+    """Ollama's own cloud switch from `GET /api/status` (recent versions; server/routes.go StatusHandler)."""
+
+    disabled: bool
+    source: str  # none | env | config | both
+
+
+def parse_status(status: int, body: Any) -> CloudSwitch | None:
+    """`{"cloud": {"disabled": bool, "source": str}}`; None where the version has no /api/status."""
+    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("cloud"), dict):
+        return None
+    cloud = body["cloud"]
+    if not isinstance(cloud.get("disabled"), bool):
+        return None
+    return CloudSwitch(disabled=cloud["disabled"], source=str(cloud.get("source") or "none"))
+
+
+def describe_switch(switch: CloudSwitch | None) -> str:
+    if switch is None:
+        return "this Ollama does not report its cloud switch (no /api/status)"
+    if switch.disabled:
+        return f"Ollama's cloud is off (set by {switch.source})"
+    return "Ollama's cloud is on: its cloud models run on ollama.com"

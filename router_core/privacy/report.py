@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from router_core.errors import UpstreamError
-from router_core.privacy.ollama_cloud import OllamaCloudCheck, server_json_disables_cloud
+from router_core.privacy.ollama_cloud import OllamaCloudCheck, describe_switch, server_json_disables_cloud
 from router_core.providers.ollama import OllamaProvider
 
 if TYPE_CHECKING:
@@ -28,14 +28,22 @@ async def privacy_report(runtime: Runtime) -> dict[str, Any]:
     status = runtime.privacy.status()
     ollamas = [p for p in runtime.providers.values() if isinstance(p, OllamaProvider)]
     checks = await asyncio.gather(*(ollama_cloud_check(p) for p in ollamas))
+    switches = await asyncio.gather(*(runtime.ollama_facts.read_switch(p.name) for p in ollamas))
     ollama: dict[str, Any] = {}
     warnings = []
-    for provider, check in zip(ollamas, checks, strict=True):
+    for provider, check, switch in zip(ollamas, checks, switches, strict=True):
         if check is None:
-            ollama[provider.name] = {"reachable": False, "cloud_models": [], "warning": None}
+            ollama[provider.name] = {"reachable": False, "cloud_models": [], "warning": None, "cloud_switch": None}
             continue
         runtime.privacy.note_remote_models(check.cloud_models)
-        ollama[provider.name] = {"reachable": True, "cloud_models": list(check.cloud_models), "warning": check.warning}
+        ollama[provider.name] = {
+            "reachable": True,
+            "cloud_models": list(check.cloud_models),
+            "warning": check.warning,
+            # Ollama's own switch (GET /api/status, recent versions); None where not reported.
+            "cloud_disabled": switch.disabled if switch else None,
+            "cloud_switch": describe_switch(switch),
+        }
         if check.warning:
             warnings.append(f"{provider.name}: {check.warning}")
     return {

@@ -1,16 +1,16 @@
 """Why a request would go where it goes: the plan and everything behind it, as plain data.
 
-Used by `hybridge explain` and `POST /hybridge/explain`; nothing is sent anywhere.
+Used by `hybridge explain` and `POST /hybridge/explain`; nothing is sent anywhere. The
+plan comes from Runtime.plan(dry_run=True), the same path the router runs requests on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from router_core.errors import HybridgeError
-from router_core.routing.decide import decide
 from router_core.routing.plan import RoutePlan
+from router_core.routing.planner import plan_request
 from router_core.routing.rules import rules_for
 from router_core.routing.state import RoutingState
 from router_core.routing.tokens import estimate_prompt_tokens
@@ -24,9 +24,13 @@ def explain(
     request: ChatRequest,
     settings: Settings,
     state: RoutingState,
-    restrict: Callable[[RoutePlan], RoutePlan] | None = None,
+    outcome: RoutePlan | HybridgeError | None = None,
 ) -> Explanation:
-    """The plan for `request` (or the error it would get), with tags, matches and sizes."""
+    """The plan for `request` (or the error it would get), with tags, matches and sizes.
+
+    `outcome`: the plan (or error) Runtime.plan(dry_run=True) gave for this state; None
+    plans here with the same pure function.
+    """
     rules = rules_for(settings)
     prompt = estimate_prompt_tokens(request.messages, request.tools)
     output = request.max_tokens or rules.default_output_tokens
@@ -44,18 +48,20 @@ def explain(
         "session": request.session_id,
         "session_writer": state.recent_writer.get(request.session_id or "", None),
     }
-    try:
-        plan = decide(request, settings, state)
-        if restrict is not None:
-            plan = restrict(plan)
-    except HybridgeError as exc:
+    if outcome is None:
+        try:
+            outcome = plan_request(request, settings, state)
+        except HybridgeError as refused:
+            outcome = refused
+    if isinstance(outcome, HybridgeError):
         return {
             "model_asked": request.model,
-            "error": {"message": exc.message, "kind": exc.kind, "status": exc.status},
+            "error": {"message": outcome.message, "kind": outcome.kind, "status": outcome.status},
             "tags": sorted(request.tags),
             **sizes,
             "state": context,
         }
+    plan = outcome
     first = plan.candidates[0]
     return {
         "model_asked": request.model,

@@ -15,6 +15,7 @@ from typing import Literal
 EscalationAction = Literal["keep-local", "refuse"]
 
 _NO_WRITERS: Mapping[str, str] = MappingProxyType({})
+_NO_FACTS: Mapping[str, bool] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +35,5 @@ class RoutingState:
     # `<provider>/<model>` -> Ollama capabilities from /api/show (tools, vision, thinking...);
     # a model not listed is unknown and not filtered.
     capabilities: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    # `<provider>/<model:tag>` -> whether Ollama says it is a cloud model (privacy/ollama_models.py).
+    ollama_remote: Mapping[str, bool] = field(default_factory=lambda: _NO_FACTS, hash=False)

@@ -54,17 +54,31 @@ class SessionWriters:
                 old, _ = self._last_served.popitem(last=False)
                 self._writers.pop(old, None)
 
-    def note_request(self, request: ChatRequest) -> None:
-        """Before routing: if the previous answer wrote code, its model is the writer."""
+    def _new_writer(self, request: ChatRequest) -> tuple[str, str] | None:
+        """(session, model) when the previous answer of the request's session wrote code."""
         session = request.session_id
         if not session or session not in self._last_served:
-            return
+            return None
         latest = _latest_assistant(request.messages)
         if latest is not None and writes_code(latest, self.write_tools):
+            model = self._last_served.get(session)
+            if model:
+                return session, model
+        return None
+
+    def note_request(self, request: ChatRequest) -> None:
+        """Before routing: if the previous answer wrote code, its model is the writer."""
+        found = self._new_writer(request)
+        if found is not None:
             with self._lock:
-                model = self._last_served.get(session)
-                if model:
-                    self._writers[session] = model
+                self._writers[found[0]] = found[1]
+
+    def preview(self, request: ChatRequest) -> Mapping[str, str]:
+        """The view as `note_request(request)` would leave it, changing nothing (dry runs)."""
+        found = self._new_writer(request)
+        if found is None or self._writers.get(found[0]) == found[1]:
+            return self._view
+        return MappingProxyType({**self._writers, found[0]: found[1]})
 
     def view(self) -> Mapping[str, str]:
         """A read-only live view: session -> writer."""

@@ -8,6 +8,7 @@ Anthropic upstream a request would go to, and otherwise estimates.
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -56,12 +57,19 @@ class MessagesEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = new_request_id()
+        started_at = time.time()
         plan = None
+        chat = None
         try:
             body = await read_json(request, self.runtime.settings.server.max_body_bytes)
             chat = parse_messages_request(body, client_headers(request))
-            plan = self.runtime.plan(chat)
+            plan = await self.runtime.plan(chat)
         except HybridgeError as exc:
+            # Refused or unreadable: still one ledger row (outcome refused / error).
+            model = body.get("model") if chat is not None and isinstance(body, dict) else None
+            self.runtime.record_refusal(
+                request_id, started_at, exc, api="anthropic", request=chat, requested_model=model
+            )
             await error_response(exc, request_id, plan)(scope, receive, send)
             return
         encoder = AnthropicEncoder(estimate_prompt_tokens(chat.messages, chat.tools))
@@ -94,7 +102,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         try:
             body = await read_json(request, runtime.settings.server.max_body_bytes)
             chat = parse_messages_request(body, client_headers(request), count_only=True)
-            plan = runtime.plan(chat)
+            plan = await runtime.plan(chat, dry_run=True)  # counting serves nothing
         except HybridgeError as exc:
             return error_response(exc, request_id, plan)
         return json_response({"input_tokens": await count_input_tokens(runtime, chat, plan)})

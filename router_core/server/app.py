@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -80,13 +81,17 @@ class ChatCompletionsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = new_request_id()
+        started_at = time.time()
         plan = None
+        chat = None
         try:
             body = await read_json(request, self.runtime.settings.server.max_body_bytes)
             headers = {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
             chat = parse_chat_request(body, headers)
-            plan = self.runtime.plan(chat)
+            plan = await self.runtime.plan(chat)
         except HybridgeError as exc:
+            # Refused or unreadable: still one ledger row (outcome refused / error).
+            self.runtime.record_refusal(request_id, started_at, exc, api="openai", request=chat)
             response = openai_error_response(exc, request_id)
             for name, value in route_headers(None, plan, request_id, []):
                 response.headers[name.decode()] = value.decode()

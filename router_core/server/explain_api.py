@@ -8,7 +8,6 @@ reason; a request routing would refuse answers 200 with the error it would get. 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict
 from typing import Any
 
@@ -18,8 +17,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from router_core.errors import HybridgeError
-from router_core.privacy.plans import restrict_plan
-from router_core.routing.explain import explain
 from router_core.runtime import Runtime
 from router_core.server.app import FORWARDED_HEADERS, new_request_id, read_json
 from router_core.server.errors import openai_error_response
@@ -38,9 +35,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             chat = parse_chat_request(body, headers)
         except HybridgeError as exc:
             return openai_error_response(exc, new_request_id())
-        # As Runtime.plan decides, minus its side effects (writer notes, privacy events).
-        restrict = functools.partial(restrict_plan, privacy=runtime.privacy, settings=runtime.settings)
-        return _json(explain(chat, runtime.settings, runtime.routing_state(), restrict))
+        # Runtime.plan itself, in dry-run mode: no writer notes, no events.
+        return _json(await runtime.explain(chat))
 
     async def cooldowns(request: Request) -> Response:
         return _json({"cooldowns": [asdict(row) for row in runtime.cooldown_status()]})

@@ -207,6 +207,9 @@ class RoutedChat:
         except asyncio.CancelledError:
             # Ours (the client left): absorbed here. Anyone else's (shutdown): passed on.
             if not stopped_by_client or work is None or work.uncancel() > 0:
+                # Hybridge is stopping (shutdown) with the answer unfinished.
+                if not self.response_done:
+                    self.outcome = "interrupted"
                 raise
         finally:
             running = False
@@ -299,7 +302,7 @@ class RoutedChat:
         await send({"type": "http.response.body", "body": encoder.finish(self.usage), "more_body": False})
 
     def _finish(self) -> None:
-        if self.outcome == "cancelled" and self.usage.output_tokens == 0:
+        if self.outcome in ("cancelled", "interrupted") and self.usage.output_tokens == 0:
             # Partial usage: each streamed chunk carries about one token.
             self.usage = Usage(output_tokens=self.chunks)
         candidate = self.candidate
@@ -322,6 +325,8 @@ class RoutedChat:
             error_kind=self.error_kind,
             tags=self.request.tags,
             fallbacks=tuple(self.fallbacks),
+            messages=self.request.messages,
+            tools=self.request.tools,
         )
         self.runtime.events.request_finished.emit(record)
         if self.request.stream and self.candidate is not None:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from router_core.errors import BadRequest, HybridgeError
+from router_core.ledger.baseline import describe
 from router_core.ledger.budget import BudgetState
 from router_core.ledger.live import LiveSnapshot, PeriodFigures
 from router_core.ledger.metrics import CONTENT_TYPE
@@ -60,8 +61,12 @@ def period_json(f: PeriodFigures) -> JSON:
         "electricity": (
             "not measured"
             if f.electricity_unmeasured
-            else {"wh": round(f.energy_wh, 4), "usd": _money(f.energy_cost_usd)}
+            else {"wh": round(f.energy_wh, 4), "usd": _money(f.energy_cost_usd), "estimated": bool(f.energy_estimated)}
         ),
+        # Refused before any model ran (privacy mode's own count too); Ollama cloud requests.
+        "refused_requests": f.refused_requests,
+        "blocked_by_privacy": f.privacy_refused,
+        "ollama_cloud_requests": f.subscription_requests,
     }
 
 
@@ -92,7 +97,10 @@ def stats_json(ledger: Ledger, live: LiveSnapshot, budget: BudgetState) -> JSON:
         "month": period_json(live.month),
         "baseline_model": ledger.baseline_model,
         "baseline_priced": ledger.prices.lookup_ref(ledger.baseline_model) is not None,
-        "electricity": "measured" if live.electricity_measured else "not measured",
+        "baseline_method": describe(ledger.baseline_model),
+        "electricity": (
+            ("estimated" if ledger.meter.estimated else "measured") if live.electricity_measured else "not measured"
+        ),
         "budget": budget_json(budget),
     }
 

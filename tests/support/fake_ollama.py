@@ -104,6 +104,9 @@ class FakeModel:
     # bytes on the GPU, at DEFAULT_NUM_CTX (its llama-server starts on first use).
     loaded_vram: int | None = None
     remote_host: str | None = None  # cloud models carry remote fields in /api/tags
+    # The upstream model a remote entry relays to (`ollama cp gpt-oss:120b-cloud mybig`);
+    # default: the name without `-cloud`.
+    remote_model: str | None = None
     # A runner that does not honour a larger options.num_ctx and runs at this context instead
     # (Ollama's older llama.cpp runner kept qwen2.5-coder:14b at 32k when 64k was asked).
     runner_context: int | None = None
@@ -117,6 +120,9 @@ class FakeModel:
             "parent_model": "", "format": "gguf", "family": self.family, "families": [self.family],
             "parameter_size": self.parameter_size, "quantization_level": self.quantization_level,
         }
+
+    def upstream(self) -> str:
+        return self.remote_model or self.name.rsplit("-cloud", 1)[0]
 
     def digest(self) -> str:
         return (self.name.encode().hex() * 8)[:64]
@@ -174,6 +180,9 @@ class FakeOllamaState:
     loads: list[tuple[str, int]] = field(default_factory=list)
     evaluated_tokens: int = 0
     cloud_disabled: bool = False
+    shows: list[str] = field(default_factory=list)  # every /api/show model asked
+    # Older Ollama versions have no /api/status: False answers 404 as they do.
+    status_endpoint: bool = True
 
 
 def _error(message: str, status: int) -> Response:
@@ -312,7 +321,10 @@ class FakeOllama:
         return Response(orjson.dumps({"version": self.version_string}), media_type="application/json")
 
     async def status(self, request: Request) -> Response:
-        body = {"cloud": {"disabled": self.state.cloud_disabled, "source": "default"},
+        if not self.state.status_endpoint:
+            return Response(b"404 page not found", status_code=404, media_type="text/plain")
+        source = "env" if self.state.cloud_disabled else "none"
+        body = {"cloud": {"disabled": self.state.cloud_disabled, "source": source},
                 "context_length": DEFAULT_NUM_CTX}
         return Response(orjson.dumps(body), media_type="application/json")
 
@@ -324,7 +336,7 @@ class FakeOllama:
                 "digest": m.digest(), "details": m.details(),
             }
             if m.remote_host:
-                entry.update({"remote_model": m.name.rsplit("-cloud", 1)[0], "remote_host": m.remote_host})
+                entry.update({"remote_model": m.upstream(), "remote_host": m.remote_host})
             models.append(entry)
         return Response(orjson.dumps({"models": models}), media_type="application/json")
 
@@ -350,9 +362,21 @@ class FakeOllama:
 
     async def show(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
+        asked = str(body.get("model") or body.get("name") or "")
+        self.state.shows.append(asked)
         m = self._model(body)
         if m is None:
-            return _error(f"model '{body.get('model') or body.get('name')}' not found", 404)
+            return _error(f"model '{asked}' not found", 404)
+        if m.remote_host:
+            # server/routes.go GetModelInfo: a remote model shows its relay fields and no tensors;
+            # with the cloud switched off, Ollama refuses to describe it.
+            if self.state.cloud_disabled:
+                return _error("ollama cloud is disabled: remote model details are unavailable", 403)
+            return Response(orjson.dumps({
+                "modelfile": f"FROM {m.name}\n", "details": m.details(), "remote_model": m.upstream(),
+                "remote_host": m.remote_host, "model_info": {"general.architecture": m.family},
+                "capabilities": m.capabilities, "modified_at": _now(),
+            }), media_type="application/json")
         arch = m.family
         return Response(orjson.dumps({
             "modelfile": f"FROM {m.name}\n", "parameters": "", "template": "{{ .Prompt }}",
