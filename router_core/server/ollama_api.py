@@ -168,7 +168,9 @@ class OllamaChatEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = new_request_id()
+        started_at = time.time()
         plan = None
+        chat = None
         try:
             body = await read_json(request, self.runtime.settings.server.max_body_bytes)
             if not isinstance(body, dict):
@@ -178,8 +180,10 @@ class OllamaChatEndpoint:
             translated = build(body, self._route_model(name))
             headers = {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
             chat = parse_chat_request(translated, headers)
-            plan = self.runtime.plan(chat)
+            plan = await self.runtime.plan(chat)
         except HybridgeError as exc:
+            # Refused or unreadable: still one ledger row (outcome refused / error).
+            self.runtime.record_refusal(request_id, started_at, exc, api="ollama", request=chat)
             response = ollama_error(exc, request_id)
             for key, value in route_headers(None, plan, request_id, []):
                 response.headers[key.decode()] = value.decode()

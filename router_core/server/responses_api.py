@@ -9,6 +9,7 @@ router runs, which is all a client chaining turns needs.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 from starlette.requests import Request
@@ -66,7 +67,9 @@ class ResponsesEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = new_request_id()
+        started_at = time.time()
         plan = None
+        chat = None
         try:
             body = await read_json(request, self.runtime.settings.server.max_body_bytes)
             if not isinstance(body, dict):
@@ -77,8 +80,10 @@ class ResponsesEndpoint:
             history = self.store.get(previous) if previous else []
             translated, custom = chat_body(body, history)
             chat = parse_chat_request(translated, _headers(request))
-            plan = self.runtime.plan(chat)
+            plan = await self.runtime.plan(chat)
         except HybridgeError as exc:
+            # Refused or unreadable: still one ledger row (outcome refused / error).
+            self.runtime.record_refusal(request_id, started_at, exc, api="responses", request=chat)
             response = ResponsesEncoder({}, frozenset()).error_response(exc, request_id)
             for name, value in route_headers(None, plan, request_id, []):
                 response.headers[name.decode()] = value.decode()
