@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_log_redaction()
     func: Callable[[argparse.Namespace], int] = getattr(args, "func", cmd_tray)
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
     except BrokenPipeError:
         # Piped into `head`: the reader has gone, which is no error. Point stdout at devnull
         # so the interpreter's final flush does not raise again (Python docs, "SIGPIPE").

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from router_core import __version__
@@ -29,7 +30,11 @@ def enable_request_log() -> None:
 def print_first_run(settings: Settings) -> None:
     from router_core.first_run import render, run_checks
 
-    print(render(run_checks(settings)), flush=True)
+    try:
+        print(render(run_checks(settings)), flush=True)
+    except BrokenPipeError:  # `hybridge serve | head -1`: whoever read the first line left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def serve(settings: Settings, port: int | None, args: argparse.Namespace) -> int:
