@@ -29,7 +29,7 @@ def _holder(port: int) -> str:
 def _hybridge_at(url: str) -> str | None:
     """Hybridge's version when one answers at `url` (its /health says so), else None."""
     try:
-        body = httpx.get(f"{url}/health", timeout=1.0, trust_env=False).json()
+        body = httpx.get(f"{url}/health", timeout=3.0, trust_env=False).json()
     except (httpx.HTTPError, ValueError):
         return None
     if isinstance(body, dict) and body.get("status") == "ok" and "version" in body:

@@ -82,8 +82,10 @@ def test_serve_when_hybridge_already_runs_there(tmp_path: Path) -> None:
         port = int(first.base_url.removesuffix("/v1").rsplit(":", 1)[1])
         second_config = tmp_path / "second.toml"
         second_config.write_text(f"[server]\nport = {port}\n")
+        assert first.process is not None
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200, first.process.poll()
         started = time.monotonic()
         proc = subprocess.run([*HYBRIDGE, "serve", "--config", str(second_config)], capture_output=True,
-                              text=True, env=_env(tmp_path), timeout=60)
+                              text=True, env=_env(tmp_path), timeout=20)
     assert proc.returncode == 1 and time.monotonic() - started < 30
     assert "another Hybridge (" in proc.stderr and f"is already running at http://127.0.0.1:{port}" in proc.stderr
