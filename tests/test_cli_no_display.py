@@ -83,7 +83,11 @@ def test_serve_when_hybridge_already_runs_there(tmp_path: Path) -> None:
         second_config = tmp_path / "second.toml"
         second_config.write_text(f"[server]\nport = {port}\n")
         assert first.process is not None
-        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200, first.process.poll()
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        except httpx.HTTPError:
+            first.process.kill()
+            raise AssertionError(f"{first.base_url} {first.process.poll()} {first.process.communicate()}") from None
         started = time.monotonic()
         proc = subprocess.run([*HYBRIDGE, "serve", "--config", str(second_config)], capture_output=True,
                               text=True, env=_env(tmp_path), timeout=20)
