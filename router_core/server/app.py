@@ -36,12 +36,7 @@ ROUTE_MODULES: tuple[str, ...] = ("anthropic_api", "privacy_api", "stats_api", "
 # Headers routing may read; everything else the client sends stays out of the request.
 # (content-length lets routing bound the prompt's size without walking a long history.)
 FORWARDED_HEADERS = (
-    "user-agent",
-    "x-session-id",
-    "x-session-affinity",
-    "x-parent-session-id",
-    "x-hybridge-tags",
-    "content-length",
+    "user-agent", "x-session-id", "x-session-affinity", "x-parent-session-id", "x-hybridge-tags", "content-length"
 )
 
 
