@@ -158,6 +158,8 @@ class RouterBridge(QObject):
                 result = future.result()
                 self._post(lambda: on_done(result))
 
+        if self._shut_down:  # a result that came in after quit starts nothing new
+            return
         future = (pool or self._workers).submit(fn)
         future.add_done_callback(finished)
         return future

@@ -75,6 +75,8 @@ class FirstRunPanel(QGroupBox):
 
     def refresh(self) -> None:
         """Run the checks off the GUI thread (they make HTTP calls) and show the result."""
+        if self.bridge.inventory is None:  # inventory_updated calls again with the hardware
+            return
         settings = self.bridge.settings
         hardware = self.bridge.inventory.hardware if self.bridge.inventory is not None else None
         checks = self.checks

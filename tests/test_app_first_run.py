@@ -88,7 +88,8 @@ def test_first_run_from_no_ollama_to_a_local_answer(qtbot, llama_server, tmp_pat
             # 4. Pulled through the app, with progress; it becomes routing.local_model.
             values: list[int] = []
             shell.bridge.pull_progress.connect(lambda _m, _p: values.append(panel.progress.value()))
-            with qtbot.waitSignal(shell.bridge.settings_applied, timeout=20_000):
+            # Saving restarts the router with the new settings: wait for it to serve again.
+            with qtbot.waitSignals([shell.bridge.settings_applied, shell.bridge.service_started], timeout=30_000):
                 panel.pull_button.click()
                 assert panel.cancel_button.isVisibleTo(panel) and panel.progress.isVisibleTo(panel)
             assert fake.pulls == ["qwen2.5-coder:7b"]
@@ -127,7 +128,7 @@ def test_a_pull_can_be_cancelled(qtbot, llama_server, tmp_path: Path) -> None:
     try:
         with running_shell(qtbot, settings, tmp_path) as shell:
             panel = shell.dashboard.first_run
-            _checked(qtbot, panel, lambda r: r.check("running").state == "ok" and bool(r.recommended))
+            _checked(qtbot, panel, lambda r: r.check("running").state == "ok" and r.recommended == "qwen2.5-coder:7b")
             with qtbot.waitSignal(shell.bridge.pull_progress, timeout=10_000):
                 panel.pull_button.click()
             with qtbot.waitSignal(shell.bridge.pull_finished, timeout=10_000) as finished:
