@@ -33,6 +33,7 @@ from router_core.ledger import reports
 from router_core.ledger.budget import BudgetAlert
 from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot
+from router_core.port_check import port_problem
 from router_core.privacy.ollama_cloud import describe_switch
 from router_core.privacy.state import PrivacyStatus
 from router_core.privacy.switch import switch_privacy
@@ -158,6 +159,8 @@ class RouterBridge(QObject):
                 result = future.result()
                 self._post(lambda: on_done(result))
 
+        if self._shut_down:  # a result that came in after quit starts nothing new
+            return
         future = (pool or self._workers).submit(fn)
         future.add_done_callback(finished)
         return future
@@ -210,7 +213,13 @@ class RouterBridge(QObject):
         self._connect(service)
         self._service = service
 
+        host = self.settings.server.host
+
         def run() -> ServiceStatus:
+            # Who holds the port, in words (uvicorn would only exit with errno 98).
+            problem = port_problem(host, port)
+            if problem:
+                return ServiceStatus(running=False, host=host, port=port, error=problem)
             service.start()
             service.wait_started(START_TIMEOUT_S)
             return service.status()

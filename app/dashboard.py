@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app import formatting as fmt
 from app.bridge import LedgerHistory, RouterBridge
 from app.charts import LiveRateChart, SavingsChart
+from app.first_run_panel import FirstRunPanel
 from app.icons import app_icon
 from app.machine_panel import MachinePanel
 from app.ollama_panel import OllamaPanel
@@ -65,6 +66,9 @@ class Dashboard(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addLayout(self._header(open_settings, open_opencode))
+        self.first_run = FirstRunPanel(bridge, open_opencode=open_opencode)
+        layout.addWidget(self.first_run)
+        bridge.service_started.connect(lambda _status: self.first_run.refresh())
         tabs = QTabWidget()
         tabs.addTab(self._activity_tab(), "Activity")
         tabs.addTab(self._machine_tab(), "Models && hardware")

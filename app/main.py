@@ -54,6 +54,7 @@ class AppShell(QObject):
             open_opencode=self.open_opencode,
             quit_on_close=not self.use_tray,
         )
+        self.dashboard.first_run.checked.connect(self.tray.set_first_run)
         self.settings_dialog: SettingsDialog | None = None
         self.opencode_dialog: OpenCodeDialog | None = None
 

@@ -16,6 +16,7 @@ from app.bridge import RouterBridge
 from app.icons import state_icon
 from app.tray_state import TrayState, tray_state
 from router_core.events import KeptLocal
+from router_core.first_run import FirstRun
 from router_core.ledger.budget import BudgetAlert
 
 PRIVACY_TEXT = "Privacy mode (local only)"
@@ -49,6 +50,7 @@ class TrayController(QObject):
         super().__init__(parent)
         self.bridge = bridge
         self.actions = actions
+        self.first_run: FirstRun | None = None
         self.state: TrayState = "local"
         # What was said, newest last (the dashboard lists them; tests read them).
         self.notices: deque[Notice] = deque(maxlen=50)
@@ -101,6 +103,11 @@ class TrayController(QObject):
         live.setObjectName("live")
         live.setEnabled(False)
         menu.addSeparator()
+        if not self.bridge.running and not self.bridge.starting and not self.bridge.paused:
+            self._add(menu, "Retry", "retry", self.bridge.start)
+        if self.first_run is not None and not self.first_run.complete:
+            left = sum(c.state == "todo" for c in self.first_run.checks)
+            self._add(menu, f"Finish first run ({left} steps left)…", "first_run", self.actions.open_dashboard)
         self._add(menu, "Open dashboard", "dashboard", self.actions.open_dashboard)
         self._add(menu, "Copy endpoint URL", "copy_endpoint", self.copy_endpoint)
         self._add(menu, "Set up OpenCode…", "opencode", self.actions.open_opencode)
@@ -112,6 +119,11 @@ class TrayController(QObject):
             pause = self._add(menu, "Pause router", "pause", self.bridge.pause)
             pause.setEnabled(self.bridge.running)
         self._add(menu, "Quit", "quit", self.actions.quit)
+
+    def set_first_run(self, result: FirstRun) -> None:
+        """The dashboard's checklist result: the menu offers it while steps are left."""
+        self.first_run = result
+        self.rebuild_menu()
 
     def _add(self, menu: QMenu, text: str, name: str, slot: Callable[[], object]) -> QAction:
         action = menu.addAction(text)

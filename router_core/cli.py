@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from router_core import __version__
+from router_core.commands.common import load_settings
 from router_core.errors import HybridgeError, SettingsError
 from router_core.redact import install_log_redaction
 
@@ -20,7 +22,28 @@ COMMAND_MODULES = (
 )  # fmt: skip
 
 
+NO_DISPLAY_HINT = (
+    "hybridge: no desktop here (no DISPLAY or WAYLAND_DISPLAY), so no tray icon; "
+    "running the headless router instead (the same as `hybridge serve`)"
+)
+
+
+def has_display(env: Mapping[str, str] | None = None, platform: str = sys.platform) -> bool:
+    """Whether Qt can show a window: always on macOS and Windows; on Linux only with an X or
+    Wayland display, or a platform chosen explicitly (QT_QPA_PLATFORM=offscreen, say)."""
+    env = os.environ if env is None else env
+    if not platform.startswith("linux"):
+        return True
+    return any(env.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def cmd_tray(args: argparse.Namespace) -> int:
+    if not has_display():
+        # Qt would abort here (exit 134, "could not load the Qt platform plugin xcb").
+        print(NO_DISPLAY_HINT, file=sys.stderr, flush=True)
+        from router_core.commands.serve import serve
+
+        return serve(load_settings(args), None, args)
     try:
         from app.main import main as tray_main  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
@@ -30,7 +53,15 @@ def cmd_tray(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hybridge", description="Local-first LLM router for coding agents.")
+    parser = argparse.ArgumentParser(
+        prog="hybridge",
+        description="Local-first LLM router for coding agents.",
+        epilog=(
+            "With no command, hybridge starts the tray app and the router; where there is no desktop it "
+            "says so and runs the headless router (as `hybridge serve`). `hybridge doctor` exits 0 unless "
+            "something is broken (1: a problem to fix, 2: a bad settings file)."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"hybridge {__version__}")
     parser.add_argument("--config", metavar="PATH", help="settings file (default: the platform config dir)")
     parser.add_argument("--no-tray", action="store_true", help="open the dashboard as a window instead of a tray icon")
@@ -60,7 +91,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_log_redaction()
     func: Callable[[argparse.Namespace], int] = getattr(args, "func", cmd_tray)
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        # Piped into `head`: the reader has gone, which is no error. Point stdout at devnull
+        # so the interpreter's final flush does not raise again (Python docs, "SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except SettingsError as exc:
         print("hybridge: " + exc.message.replace("; ", "\n  "), file=sys.stderr)
         return 2

@@ -349,6 +349,29 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# pydantic's sentences in the product's words, by error type (pydantic_core ErrorType).
+_WORDS = {
+    "extra_forbidden": "unknown setting (check the spelling against the shipped config)",
+    "missing": "is required",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "string_type": "must be text in quotes",
+    "dict_type": "must be a table ([section])",
+    "model_type": "must be a table ([section])",
+}
+
+
+def _product_words(kind: str, message: str) -> str:
+    if kind in _WORDS:
+        return _WORDS[kind]
+    # "Input should be 'a' or 'b'", "Input should be greater than 0" read as "must be ...".
+    return message.replace("Input should be", "must be")
+
+
 def validate(data: dict[str, Any]) -> Settings:
     """Validate a whole settings mapping, naming every bad key in the error."""
     try:
@@ -357,7 +380,7 @@ def validate(data: dict[str, Any]) -> Settings:
         problems = []
         for err in exc.errors():
             key = ".".join(str(part) for part in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = _product_words(err["type"], err["msg"].removeprefix("Value error, "))
             problems.append(f"{key}: {msg}" if key else msg)
         raise SettingsError(problems) from None
 

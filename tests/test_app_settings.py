@@ -34,7 +34,7 @@ def test_invalid_settings_are_refused_beside_the_field(qtbot, fake_ollama, tmp_p
         dialog.port.setText("70000")
         with qtbot.waitSignal(shell.bridge.settings_rejected, timeout=5000):
             dialog.apply(close=False)
-        assert dialog.problems_shown() == {"server.port": "Input should be less than or equal to 65535"}
+        assert dialog.problems_shown() == {"server.port": "must be less than or equal to 65535"}
 
         # A model on a provider that does not exist: refused beside the model field; the port's
         # error is gone once the port is fixed.

@@ -365,10 +365,10 @@ def test_doctor_reports_models_fits_and_warnings(
     # the loaded model runs at Ollama's default 4,096 tokens: too small for agents talking to Ollama directly
     assert any("with a 4,096-token context (its default)" in w for w in report["warnings"])
     assert report["hardware"]["ram_total_bytes"] > 0
-    assert code == 1
+    assert code == 0  # warnings alone: the local model is there, nothing is broken
 
     code, text = doctor(capsys, tmp_path, url)
-    assert code == 1
+    assert code == 0
     assert f"Ollama 'ollama' at {url}" in text and f"version {VERSION}" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("gpt-oss:120b-cloud"))
     assert "cloud (runs on Ollama's servers)" in row

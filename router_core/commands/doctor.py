@@ -1,6 +1,7 @@
 """`hybridge doctor`: what this machine can run, Ollama's state, fit verdicts, and advice.
 
-Exits 0 when nothing needs fixing, 1 when there are warnings (as `brew doctor` does).
+Exits 0 unless something is broken: 1 when Hybridge cannot answer locally (Ollama down, the
+configured local model missing). Warnings (no GPU, Ollama cloud on) alone leave it at 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import orjson
 
 from router_core import __version__
 from router_core.commands.common import load_settings
+from router_core.first_run import FirstRun, run_checks
+from router_core.first_run import as_json as first_run_json
+from router_core.first_run import render as render_first_run
 from router_core.inventory.advice import Suggestion, suggest_models, warnings
 from router_core.inventory.fit import VERDICT_TEXT, ModelFit
 from router_core.inventory.hardware.info import GIB, GpuInfo, HardwareInfo
@@ -154,20 +158,33 @@ def run(args: argparse.Namespace) -> int:
     found = warnings(snapshot, settings)
     installed = {m.name for status in snapshot.ollama.values() for m in status.models}
     suggestions = suggest_models(snapshot.hardware, installed)
+    checks = run_checks(settings, hardware=snapshot.hardware)
     if args.json:
-        data = as_json(snapshot, found, suggestions)
-        data["ollama_cloud"] = {n: dataclasses.asdict(sw) if sw else None for n, sw in switches.items()}
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        body = {**as_json(snapshot, found, suggestions), "first_run": first_run_json(checks)}
+        body["ollama_cloud"] = {n: dataclasses.asdict(sw) if sw else None for n, sw in switches.items()}
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
         render(snapshot, found, suggestions, sys.stdout)
         for name, switch in switches.items():
             print(f"\nOllama '{name}' cloud: {describe_switch(switch)}")
-    return 1 if found else 0
+        print("\n" + render_first_run(checks), file=sys.stdout)
+    return 1 if broken(checks) else 0
+
+
+def broken(checks: FirstRun) -> bool:
+    """Broken: no local answer is possible (Ollama down, or the local model not installed)."""
+    return any(checks.check(step).state == "todo" for step in ("running", "model"))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("doctor", help="check the GPU, Ollama and which models fit")
+    parser = sub.add_parser(
+        "doctor",
+        help="check the GPU, Ollama and which models fit",
+        description="Check the GPU, Ollama, which models fit and the first-run steps. Exits 0 unless "
+        "something is broken: 1 when no local answer is possible (Ollama down or the configured local "
+        "model not installed); warnings alone exit 0.",
+    )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
     parser.set_defaults(func=run)

@@ -1,0 +1,155 @@
+"""The dashboard's first-run checklist: one row per step of router_core/first_run.py, each
+saying what it found, with the step's action (Start Ollama, Pull with progress and Cancel,
+Set up OpenCode). A pulled model becomes routing.local_model. Hidden once every step is done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.bridge import RouterBridge
+from app.ollama_control import PullProgress
+from router_core.first_run import STEPS, FirstRun, local_ollama, run_checks
+from router_core.inventory.hardware.info import HardwareInfo
+from router_core.settings import Settings
+
+MARKS = {"ok": "✔", "todo": "✘", "optional": "–"}
+
+
+class FirstRunPanel(QGroupBox):
+    checked = Signal(object)  # FirstRun, after each pass of the checks
+
+    def __init__(
+        self,
+        bridge: RouterBridge,
+        *,
+        open_opencode: Callable[[], object],
+        checks: Callable[[Settings, HardwareInfo | None], FirstRun] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("First run", parent)
+        self.setObjectName("first_run")
+        self.bridge = bridge
+        self.checks = checks or (lambda settings, hardware: run_checks(settings, hardware=hardware))
+        self.result: FirstRun | None = None
+        self.pulling = ""
+        grid = QGridLayout(self)
+        self.rows: dict[str, QLabel] = {}
+        for i, step in enumerate(STEPS):
+            label = QLabel("…")
+            label.setObjectName(f"step_{step}")
+            label.setWordWrap(True)
+            self.rows[step] = label
+            grid.addWidget(label, i, 0)
+        self.start_button = QPushButton("Start Ollama")
+        self.start_button.clicked.connect(self._start_ollama)
+        grid.addWidget(self.start_button, STEPS.index("running"), 1)
+        self.pull_button = QPushButton("Pull")
+        self.pull_button.clicked.connect(self.pull)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(lambda: self.bridge.cancel_pull(self.pulling))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        row = STEPS.index("model")
+        grid.addWidget(self.pull_button, row, 1)
+        grid.addWidget(self.cancel_button, row, 2)
+        grid.addWidget(self.progress, row + 1, 0, 1, 3)
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.agent_button = QPushButton("Set up OpenCode…")
+        self.agent_button.clicked.connect(lambda: open_opencode())
+        # The progress bar takes the row under the model step: the agent step sits one lower.
+        grid.removeWidget(self.rows["agent"])
+        grid.removeWidget(self.rows["cloud_key"])
+        grid.addWidget(self.rows["agent"], STEPS.index("agent") + 1, 0)
+        grid.addWidget(self.agent_button, STEPS.index("agent") + 1, 1)
+        grid.addWidget(self.rows["cloud_key"], STEPS.index("cloud_key") + 1, 0)
+        grid.setColumnStretch(0, 1)
+        bridge.pull_progress.connect(self._pull_progress)
+        bridge.pull_finished.connect(self._pull_finished)
+        bridge.ollama_start_result.connect(self._started)
+        bridge.inventory_updated.connect(lambda _snapshot: self.refresh())
+        bridge.settings_applied.connect(lambda _settings: self.refresh())
+
+    def refresh(self) -> None:
+        """Run the checks off the GUI thread (they make HTTP calls) and show the result."""
+        if self.bridge.inventory is None:  # inventory_updated calls again with the hardware
+            return
+        settings = self.bridge.settings
+        hardware = self.bridge.inventory.hardware if self.bridge.inventory is not None else None
+        checks = self.checks
+        self.bridge.run_background(
+            lambda: checks(settings, hardware), self.show_result, lambda exc: self._failed(str(exc))
+        )
+
+    def show_result(self, result: FirstRun) -> None:
+        self.result = result
+        for check in result.checks:
+            text = f"{MARKS[check.state]} <b>{check.title}</b>: {check.found}"
+            if check.fix:
+                text += f" — {check.fix}"
+            self.rows[check.step].setText(text)
+            self.rows[check.step].setToolTip(check.fix or check.found)
+        running = result.check("running").state == "ok"
+        self.start_button.setVisible(not running)
+        want_pull = running and result.check("model").state == "todo" and bool(result.recommended)
+        self.pull_button.setVisible(want_pull or bool(self.pulling))
+        self.pull_button.setEnabled(not self.pulling)
+        self.pull_button.setText(f"Pull {result.recommended}" if result.recommended else "Pull")
+        self.agent_button.setVisible(result.check("agent").state == "todo")
+        self.setVisible(not result.complete or bool(self.pulling))
+        self.checked.emit(result)
+
+    def _failed(self, message: str) -> None:
+        self.setTitle(f"First run (the checks failed: {message})")
+
+    def _start_ollama(self) -> None:
+        self.start_button.setEnabled(False)
+        self.bridge.start_ollama()
+
+    def _started(self, problem: str) -> None:
+        self.start_button.setEnabled(True)
+        if problem:
+            self.rows["running"].setText(f"{MARKS['todo']} <b>Ollama running</b>: {problem}")
+            self.rows["running"].setToolTip(problem)
+
+    def pull(self) -> None:
+        if self.result is None or not self.result.recommended or self.pulling:
+            return
+        self.pulling = self.result.recommended
+        self.pull_button.setEnabled(False)
+        self.cancel_button.show()
+        self.progress.setValue(0)
+        self.progress.setFormat(f"{self.pulling}: starting")
+        self.progress.show()
+        self.bridge.pull_model(self.pulling)
+
+    def _pull_progress(self, model: str, progress: PullProgress) -> None:
+        if model != self.pulling:
+            return
+        fraction = progress.fraction
+        if fraction is not None:
+            self.progress.setValue(round(fraction * 1000))
+            self.progress.setFormat(f"{model}: {progress.status} {fraction:.0%}")
+        else:
+            self.progress.setFormat(f"{model}: {progress.status}")
+
+    def _pull_finished(self, model: str, problem: str) -> None:
+        if model != self.pulling:
+            return
+        self.pulling = ""
+        self.cancel_button.hide()
+        self.pull_button.setEnabled(True)
+        if problem:
+            self.progress.hide()
+            self.rows["model"].setText(f"{MARKS['todo']} <b>Local model</b>: {problem}")
+            self.rows["model"].setToolTip(problem)
+            return
+        self.progress.setValue(1000)
+        self.progress.setFormat(f"{model}: installed")
+        # The pulled model serves `auto` and `local` from now on.
+        _, url = local_ollama(self.bridge.settings)
+        provider = self.bridge.settings.routing.local_model.partition("/")[0] if url else "ollama"
+        self.bridge.save_settings({"routing": {"local_model": f"{provider}/{model}"}})
