@@ -10,7 +10,7 @@ from pathlib import Path
 
 from router_core.first_run import recommend, render, run_checks
 from tests.support.app_shell import fake_gpu_hardware
-from tests.support.fake_ollama import FakeModel
+from tests.support.fake_ollama import VERSION, FakeModel
 from tests.support.pulling_ollama import PullingOllama
 from tests.support.servers import ThreadedServer, free_port, make_settings
 
@@ -50,7 +50,7 @@ def test_running_without_then_with_the_model(tmp_path: Path) -> None:
         env = {"HOME": str(tmp_path)}
         result = run_checks(_settings(server.url), hardware=fake_gpu_hardware(), which=lambda _n: None, env=env)
         assert result.check("installed").state == "ok"  # an Ollama answers, though not on PATH
-        assert result.check("running").state == "ok" and "0.12.6" in result.check("running").found
+        assert result.check("running").state == "ok" and VERSION in result.check("running").found
         model = result.check("model")
         # The 8 GiB test card: doctor's list (advice.suggest_models) starts at the 7B coder.
         assert result.recommended == recommend(fake_gpu_hardware(), {"gemma3:270m"}) == "qwen2.5-coder:7b"
