@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from router_core.errors import UpstreamError
+from router_core.errors import UpstreamError, UpstreamInvalid
 from router_core.inventory.context import TruncationWarning, check_truncation, size_num_ctx
 from router_core.privacy.ollama_cloud import cloud_models_in_tags
+from router_core.providers import wire
 from router_core.providers.http import make_client, status_error, transport_error
 from router_core.providers.ollama_translate import (
     ChunkTranslator,
@@ -75,7 +76,8 @@ class OllamaProvider:
             "transport": transport,
             "trust_env": False,
             "follow_redirects": False,
-            "timeout": httpx.Timeout(connect=connect_timeout_s, read=30.0, write=30.0, pool=30.0),
+            # The configured timeouts hold for discovery too: a hanging /api/show must not stall a request.
+            "timeout": httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=30.0),
         }
         # Per-model maximum context from /api/show, fetched once per model.
         self._max_context: dict[str, int | None] = {}
@@ -94,10 +96,7 @@ class OllamaProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise status_error(self.name, response.status_code, response.content, response.headers)
-        try:
-            entries = orjson.loads(response.content).get("models") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            raise UpstreamError(f"{self.name}: invalid /api/tags answer", kind="protocol", provider=self.name) from None
+        entries = wire.parse(self.name, wire.OllamaTags, response.content, "the /api/tags answer").get("models") or []
         cloud = set(cloud_models_in_tags({"models": entries}))
         return [
             ModelInfo(self.name, name, True, remote=name in cloud)
@@ -131,7 +130,12 @@ class OllamaProvider:
             except (httpx.HTTPError, ConnectionError) as exc:
                 # The ollama package turns connect failures into the builtin ConnectionError.
                 raise self._discovery_error(exc) from None
-            self._max_context[model] = context_length_of(dict(shown.modelinfo or {}))
+            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                raise UpstreamInvalid(self.name, f"the /api/show answer: {type(exc).__name__}") from None
+            try:
+                self._max_context[model] = context_length_of(dict(shown.modelinfo or {}))
+            except (ValueError, TypeError, AttributeError):
+                raise UpstreamInvalid(self.name, "the /api/show answer: bad model_info") from None
         return self._max_context[model]
 
     def _discovery_error(self, exc: Exception) -> UpstreamError:
@@ -186,9 +190,9 @@ class OllamaProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise status_error(self.name, response.status_code, response.content, response.headers)
-        final = orjson.loads(response.content)
+        final = wire.parse_ollama_chat_line(self.name, response.content)
         if "error" in final:
-            raise UpstreamError(f"{self.name}: {final['error']}", kind="server", provider=self.name)
+            raise UpstreamError(f"{self.name}: {wire.error_message(final['error'])}", kind="server", provider=self.name)
         self._check_truncation(model, estimate, num_ctx, final)
         body = completion_from_ollama(final, f"{self.name}/{model}", int(time.time()))
         return Completion(body=body, usage=usage_from_ollama(final))
@@ -206,14 +210,11 @@ class OllamaProvider:
                 async for raw in response.aiter_lines():
                     if not raw:
                         continue
-                    try:
-                        line = orjson.loads(raw)
-                    except orjson.JSONDecodeError:
-                        raise UpstreamError(
-                            f"{self.name}: upstream sent an invalid line", kind="protocol", provider=self.name
-                        ) from None
+                    line = wire.parse_ollama_chat_line(self.name, raw)
                     if "error" in line:
-                        raise UpstreamError(f"{self.name}: {line['error']}", kind="server", provider=self.name)
+                        raise UpstreamError(
+                            f"{self.name}: {wire.error_message(line['error'])}", kind="server", provider=self.name
+                        )
                     for chunk in translator.translate(line):
                         yield chunk
                     if line.get("done"):
