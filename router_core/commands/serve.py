@@ -8,12 +8,40 @@ import sys
 
 from router_core import __version__
 from router_core.commands.common import config_path, load_settings
+from router_core.errors import SettingsError
+from router_core.settings import Settings
+
+
+def check_files(settings: Settings) -> str | None:
+    """One line naming a broken ledger or price file, before the server starts; None when fine.
+
+    The tray app serves without a ledger it cannot open (and says so); started by hand,
+    a broken file is something to fix first, so `hybridge serve` stops with exit 2.
+    """
+    from router_core.ledger.prices import shipped_prices
+    from router_core.ledger.schema import LedgerError, connect, ledger_path
+
+    try:
+        shipped_prices()
+    except SettingsError as exc:
+        return exc.message.removeprefix("invalid settings: ")
+    if settings.ledger.enabled:
+        try:
+            connect(ledger_path(settings)).close()
+        except LedgerError as exc:
+            return exc.message
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     from router_core.service import RouterService, run_loop
 
-    service = RouterService(load_settings(args), port=args.port)
+    settings = load_settings(args)
+    problem = check_files(settings)
+    if problem is not None:
+        print(f"hybridge: {problem}", file=sys.stderr)
+        return 2
+    service = RouterService(settings, port=args.port)
     service.config_path = config_path(args)
 
     async def main() -> None:
