@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from router_core.errors import UpstreamError
+from router_core.errors import UpstreamError, UpstreamInvalid
 from router_core.keys import KeySource
 from router_core.providers import wire
 from router_core.providers.anthropic_translate import (
@@ -187,9 +187,7 @@ class AnthropicProvider:
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         if not (stopped or translator.finished):
-            raise UpstreamError(
-                f"{self.name}: the stream ended before the answer was done", kind="protocol", provider=self.name
-            )
+            raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         yield translator.usage
 
     def _event(self, payload: str) -> Any:

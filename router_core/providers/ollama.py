@@ -223,9 +223,7 @@ class OllamaProvider:
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         if final is None:
-            raise UpstreamError(
-                f"{self.name}: the stream ended before the answer was done", kind="protocol", provider=self.name
-            )
+            raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         self._check_truncation(model, estimate, num_ctx, final)
         yield usage_from_ollama(final)
 
