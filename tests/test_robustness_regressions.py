@@ -4,11 +4,12 @@ port 0 in front of tests/fakes/scripted_upstream.py."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
-import types
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,10 +238,8 @@ def _raw(rig: Rig, data: bytes, *, wait_s: float = 5.0) -> bytes:
     host, port = rig.root.removeprefix("http://").rsplit(":", 1)
     data = data.replace(b"host: localhost", f"host: 127.0.0.1:{port}".encode())
     with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
-        try:
+        with contextlib.suppress(OSError):  # the server may close before taking a huge head whole
             sock.sendall(data)
-        except OSError:
-            pass  # the server may close before taking a huge head whole
         out = b""
         try:
             while chunk := sock.recv(65536):
