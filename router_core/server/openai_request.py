@@ -69,6 +69,8 @@ def _check_tool_calls(calls: Any, where: str) -> None:
             raise BadRequest(
                 f"'{where}.tool_calls[{j}].function.name' must be a string", param=f"{where}.tool_calls[{j}]"
             )
+        if call.get("id") is not None and not isinstance(call["id"], str):
+            raise BadRequest(f"'{where}.tool_calls[{j}].id' must be a string", param=f"{where}.tool_calls[{j}].id")
         args = fn.get("arguments")
         if args is not None and not isinstance(args, str):
             raise BadRequest(
@@ -122,7 +124,7 @@ def _check_tools(tools: Any) -> list[JSON] | None:
 def _check_response_format(fmt: Any) -> None:
     if fmt is None:
         return
-    if not isinstance(fmt, dict) or fmt.get("type") not in RESPONSE_FORMATS:
+    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str) or fmt["type"] not in RESPONSE_FORMATS:
         raise BadRequest(
             f"'response_format.type' must be one of {sorted(RESPONSE_FORMATS)}", param="response_format.type"
         )
