@@ -310,7 +310,9 @@ def test_hanging_api_show_honours_read_timeout(tmp_path: Path) -> None:
         assert elapsed < 5
 
 
-def test_shutdown_with_a_stream_open_logs_no_traceback(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_shutdown_with_a_stream_open_logs_no_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.WARNING)
     with garbage_rig(tmp_path, MemoryKeyring()) as live:
         live.upstream.script("/api/chat", [OK_LINE] + [OK_LINE] * 2, content_type=NDJSON)
@@ -325,8 +327,12 @@ def test_shutdown_with_a_stream_open_logs_no_traceback(tmp_path: Path, caplog: p
 
         thread = threading.Thread(target=ask)
         thread.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 5
+        while not live.upstream.hits.get("/api/chat") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert live.upstream.hits.get("/api/chat")  # the stream is open, upstream hanging
         live.service.stop(timeout=10)
         thread.join(10)
-    text = caplog.text
+    # uvicorn logs through its own handlers (not propagated): read stderr as well.
+    text = caplog.text + capfd.readouterr().err
     assert "CancelledError" not in text and "Traceback" not in text
