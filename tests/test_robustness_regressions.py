@@ -336,3 +336,19 @@ def test_shutdown_with_a_stream_open_logs_no_traceback(
     # uvicorn logs through its own handlers (not propagated): read stderr as well.
     text = caplog.text + capfd.readouterr().err
     assert "CancelledError" not in text and "Traceback" not in text
+
+
+def test_head_ending_across_two_reads_with_a_large_body_is_not_431(rig: Rig) -> None:
+    """The head limit counts the head only, even when its blank line straddles two reads."""
+    host, port = rig.root.removeprefix("http://").rsplit(":", 1)
+    body = b'{"x":"' + b"a" * 200_000 + b'"}'
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        time.sleep(0.2)
+        sock.sendall(b"\n" + body)
+        answer = sock.recv(200)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer

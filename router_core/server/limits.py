@@ -54,6 +54,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
+        self._tail = b""  # the last bytes of the head read so far
         self._header_count = 0
         self._in_head = True  # waiting for (the rest of) a request head
         self._refused = False
@@ -76,12 +77,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head:
             if self._head_timer is None:
                 self._start_head_timer()  # a new request on a kept-alive connection
-            end = data.find(b"\r\n\r\n")
-            used = self._head_bytes + (len(data) if end < 0 else end + 4)
+            # The blank line that ends the head may straddle two reads: look across the seam.
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            used = self._head_bytes - len(self._tail) + (len(window) if end < 0 else end + 4)
             if used > self.limits.max_head_bytes:
                 self._refuse(431, f"the request head is larger than {self.limits.max_head_bytes} bytes")
                 return
             self._head_bytes += len(data)
+            self._tail = window[-3:]
         elif self._body_timer is not None:
             self._restart_body_timer()
         super().data_received(data)
@@ -110,6 +114,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        self._tail = b""
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
