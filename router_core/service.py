@@ -28,6 +28,7 @@ from router_core.redact import install_log_redaction
 from router_core.runtime import Runtime
 from router_core.runtime_file import RouterAddress, remove_runtime_file, runtime_path, write_runtime_file
 from router_core.server.app import create_app
+from router_core.server.limits import LimitedHttpToolsProtocol, uvicorn_options
 from router_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,9 @@ class RouterService:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="httptools",
+            # httptools with the head/body limits and timeouts uvicorn lacks (server/limits.py).
+            http=LimitedHttpToolsProtocol,
+            **uvicorn_options(),
             # No WebSocket route exists: not loading a WebSocket stack keeps ~2 MB off idle RSS.
             ws="none",
             # The chat stream is not to be compressed or buffered on the way out.

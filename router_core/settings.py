@@ -386,19 +386,27 @@ def validate(data: dict[str, Any]) -> Settings:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The file as TOML; any way it can be broken is one SettingsError line naming it."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError([f"{path.name}: not valid TOML ({exc})"]) from None
+        raise SettingsError([f"{path}: not valid TOML ({exc})"]) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError([f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})"]) from None
+    except RecursionError:
+        raise SettingsError([f"{path}: nested too deeply to be settings"]) from None
     except OSError as exc:
-        raise SettingsError([f"{path.name}: cannot be read ({exc.strerror})"]) from None
+        raise SettingsError([f"{path}: cannot be read ({exc.strerror or exc})"]) from None
 
 
 def load(path: Path | None = None) -> Settings:
     """Shipped defaults, then the user's file (`path`, else the platform one, if present)."""
     user_path = path or default_config_path()
     user = read_toml(user_path) if (path is not None or user_path.exists()) else {}
-    return validate(merge(shipped_defaults(), user))
+    try:
+        return validate(merge(shipped_defaults(), user))
+    except RecursionError:  # a 5,000-deep dotted table parses, then overflows merging
+        raise SettingsError([f"{user_path}: nested too deeply to be settings"]) from None
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -13,7 +13,29 @@ import sys
 
 from router_core import __version__
 from router_core.commands.common import config_path, load_settings
+from router_core.errors import SettingsError
 from router_core.settings import Settings
+
+
+def check_files(settings: Settings) -> str | None:
+    """One line naming a broken ledger or price file, before the server starts; None when fine.
+
+    The tray app serves without a ledger it cannot open (and says so); started by hand,
+    a broken file is something to fix first, so `hybridge serve` stops with exit 2.
+    """
+    from router_core.ledger.prices import shipped_prices
+    from router_core.ledger.schema import LedgerError, connect, ledger_path
+
+    try:
+        shipped_prices()
+    except SettingsError as exc:
+        return exc.message.removeprefix("invalid settings: ")
+    if settings.ledger.enabled:
+        try:
+            connect(ledger_path(settings)).close()
+        except LedgerError as exc:
+            return exc.message
+    return None
 
 
 def enable_request_log() -> None:
@@ -42,6 +64,10 @@ def serve(settings: Settings, port: int | None, args: argparse.Namespace) -> int
     from router_core.request_log import attach
     from router_core.service import RouterService, run_loop
 
+    broken_file = check_files(settings)
+    if broken_file is not None:
+        print(f"hybridge: {broken_file}", file=sys.stderr)
+        return 2
     problem = port_problem(settings.server.host, settings.server.port if port is None else port)
     if problem:
         print(f"hybridge: {problem}", file=sys.stderr)

@@ -14,6 +14,7 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
+from router_core.errors import SettingsError
 from router_core.settings import PriceOverride, Settings
 from router_core.types import Usage
 
@@ -93,9 +94,14 @@ def _price(key: str, entry: Mapping[str, Any]) -> Price:
 
 def shipped_prices() -> dict[str, Price]:
     """Every entry of resources/prices.toml."""
-    text = resources.files("router_core.resources").joinpath("prices.toml").read_text(encoding="utf-8")
-    models: dict[str, Any] = tomllib.loads(text).get("models", {})
-    return {key: _price(key, entry) for key, entry in models.items()}
+    source = resources.files("router_core.resources").joinpath("prices.toml")
+    try:
+        models: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8")).get("models", {})
+        return {key: _price(key, entry) for key, entry in models.items()}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise SettingsError([f"{source}: the price list cannot be read ({type(exc).__name__}: {exc})"]) from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise SettingsError([f"{source}: the price list has a bad entry ({type(exc).__name__}: {exc})"]) from None
 
 
 def override_prices(overrides: Mapping[str, PriceOverride]) -> dict[str, Price]:

@@ -17,8 +17,9 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from router_core.errors import UpstreamError
+from router_core.errors import UpstreamError, UpstreamInvalid
 from router_core.keys import KeySource
+from router_core.providers import wire
 from router_core.providers.anthropic_translate import (
     StreamTranslator,
     add_cache_breakpoints,
@@ -55,7 +56,9 @@ def api_root(base_url: str) -> str:
 
 
 def stream_error(provider: str, event: JSON) -> UpstreamError:
-    err = event.get("error") or {}
+    err = event.get("error")
+    if not isinstance(err, dict):  # `"error": "boom"` or worse: still the upstream's error
+        err = {"message": str(err)[:500]} if err else {}
     etype = str(err.get("type") or "api_error")
     message = str(err.get("message") or etype)
     kind, status = _EVENT_ERRORS.get(etype, ("server", 502))
@@ -127,8 +130,8 @@ class AnthropicProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise self._status_error(response.status_code, response.content, response.headers)
-        data = response.json().get("data") or []
-        return [ModelInfo(self.name, str(m["id"]), False) for m in data if "id" in m]
+        data = wire.parse(self.name, wire.ModelList, response.content, "the /v1/models answer").get("data") or []
+        return [ModelInfo(self.name, m["id"], False) for m in data]
 
     async def count_tokens(self, request: ChatRequest, model: str) -> int:
         """Anthropic's own count for this request (POST /v1/messages/count_tokens)."""
@@ -142,7 +145,8 @@ class AnthropicProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise self._status_error(response.status_code, response.content, response.headers)
-        return int(response.json()["input_tokens"])
+        counted = wire.parse(self.name, wire.AnthropicTokenCount, response.content, "the count_tokens answer")
+        return int(counted["input_tokens"])
 
     async def complete(self, request: ChatRequest, model: str) -> Completion:
         content = orjson.dumps(self.body_for(request, model, stream=False))
@@ -152,14 +156,10 @@ class AnthropicProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise self._status_error(response.status_code, response.content, response.headers)
-        try:
-            message = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(
-                f"{self.name}: upstream sent invalid JSON", kind="protocol", provider=self.name
-            ) from None
+        message = wire.decode_object(self.name, response.content, "the message answer")
         if message.get("type") == "error":
             raise stream_error(self.name, message)
+        wire.check(self.name, wire.AnthropicMessage, message, "the message answer")
         body = completion_from_anthropic(message, f"{self.name}/{model}", int(time.time()))
         return Completion(body=body, usage=usage_from_anthropic(message.get("usage")))
 
@@ -187,19 +187,14 @@ class AnthropicProvider:
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         if not (stopped or translator.finished):
-            raise UpstreamError(
-                f"{self.name}: the stream ended before the answer was done", kind="protocol", provider=self.name
-            )
+            raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         yield translator.usage
 
     def _event(self, payload: str) -> Any:
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            event = None
-        if not isinstance(event, dict):
-            raise UpstreamError(f"{self.name}: upstream sent an invalid event", kind="protocol", provider=self.name)
-        return event
+        event = wire.decode_object(self.name, payload, "a stream event")
+        if event.get("type") == "error":
+            return event  # mapped by its error.type (stream_error), whatever else it holds
+        return wire.check(self.name, wire.AnthropicEvent, event, "a stream event")
 
     async def aclose(self) -> None:
         await self._client.aclose()

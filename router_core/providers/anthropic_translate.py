@@ -358,17 +358,17 @@ def completion_from_anthropic(message: JSON, model_id: str, created: int) -> JSO
     for block in message.get("content") or []:
         kind = block.get("type")
         if kind == "text":
-            texts.append(block.get("text", ""))
+            texts.append(block.get("text") or "")  # a null is as good as absent
         elif kind == "thinking":
-            thinking.append(block.get("thinking", ""))
+            thinking.append(block.get("thinking") or "")
         elif kind == "tool_use":
             calls.append(
                 {
-                    "id": block.get("id", ""),
+                    "id": block.get("id") or "",
                     "type": "function",
                     "function": {
-                        "name": block.get("name", ""),
-                        "arguments": orjson.dumps(block.get("input", {})).decode(),
+                        "name": block.get("name") or "",
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
                     },
                 }
             )

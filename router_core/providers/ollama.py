@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
-from router_core.errors import UpstreamError
+from router_core.errors import UpstreamError, UpstreamInvalid
 from router_core.inventory.context import (
     ContextChoice,
     TruncationWarning,
@@ -31,6 +31,7 @@ from router_core.inventory.context import (
 from router_core.inventory.ollama_inventory import ModelDetails, OllamaStatus, parse_show
 from router_core.inventory.prompt_tokens import SessionTokens, session_key
 from router_core.privacy.ollama_cloud import cloud_models_in_tags
+from router_core.providers import wire
 from router_core.providers.http import make_client, status_error, transport_error
 from router_core.providers.ollama_translate import (
     ChunkTranslator,
@@ -92,14 +93,9 @@ class _Turn:
 
 def decode_line(provider: str, raw: bytes | str) -> dict[str, Any]:
     """One Ollama JSON answer (a whole body or one NDJSON line): the one place they are decoded."""
-    try:
-        line = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamError(f"{provider}: upstream sent an invalid line", kind="protocol", provider=provider) from None
-    if not isinstance(line, dict):
-        raise UpstreamError(f"{provider}: upstream sent an invalid line", kind="protocol", provider=provider)
+    line = wire.parse_ollama_chat_line(provider, raw)  # a wrong shape: UpstreamInvalid
     if "error" in line:
-        raise UpstreamError(f"{provider}: {line['error']}", kind="server", provider=provider)
+        raise UpstreamError(f"{provider}: {wire.error_message(line['error'])}", kind="server", provider=provider)
     return line
 
 
@@ -163,18 +159,13 @@ class OllamaProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:
             raise status_error(self.name, response.status_code, response.content, response.headers)
-        try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"{self.name}: invalid {path} answer", kind="protocol", provider=self.name) from None
+        return wire.decode_object(self.name, response.content, f"the {path} answer")
 
     async def list_models(self) -> list[ModelInfo]:
         # Read /api/tags directly: the `ollama` package drops the remote fields that mark a
         # cloud model (privacy mode must hide those).
         answer = await self._get_json("GET", "/api/tags")
-        entries = answer.get("models") if isinstance(answer, dict) else None
-        if not isinstance(entries, list):
-            raise UpstreamError(f"{self.name}: invalid /api/tags answer", kind="protocol", provider=self.name)
+        entries = wire.check(self.name, wire.OllamaTags, answer, "the /api/tags answer").get("models") or []
         cloud = set(cloud_models_in_tags({"models": entries}))
         return [
             ModelInfo(self.name, name, True, remote=name in cloud)
@@ -197,7 +188,10 @@ class OllamaProvider:
                         provider=self.name,
                     ) from None
                 raise
-            self._shown[key] = parse_show(answer) if isinstance(answer, dict) else None
+            try:
+                self._shown[key] = parse_show(answer)
+            except (ValueError, TypeError, AttributeError):
+                raise UpstreamInvalid(self.name, "the /api/show answer: bad model_info") from None
         return self._shown[key]
 
     async def model_max_context(self, model: str) -> int | None:
@@ -323,9 +317,7 @@ class OllamaProvider:
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         if final is None:
-            raise UpstreamError(
-                f"{self.name}: the stream ended before the answer was done", kind="protocol", provider=self.name
-            )
+            raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         self._finished(turn, final)
         yield usage_from_ollama(final)
 

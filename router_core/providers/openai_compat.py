@@ -14,6 +14,7 @@ import orjson
 
 from router_core.errors import UpstreamError
 from router_core.keys import KeySource
+from router_core.providers import wire
 from router_core.providers.http import make_client, status_error, transport_error
 from router_core.providers.quirks import apply_quirks
 from router_core.types import JSON, ChatRequest, ChunkStream, Completion, ModelInfo, Usage
@@ -135,8 +136,8 @@ class OpenAICompatProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise self._status_error(response.status_code, response.content, response.headers)
-        data = response.json().get("data") or []
-        return [ModelInfo(self.name, str(m["id"]), self.is_local) for m in data if "id" in m]
+        data = wire.parse(self.name, wire.ModelList, response.content, "the /models answer").get("data") or []
+        return [ModelInfo(self.name, m["id"], self.is_local) for m in data]
 
     async def complete(self, request: ChatRequest, model: str) -> Completion:
         try:
@@ -149,12 +150,10 @@ class OpenAICompatProvider:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
             raise self._status_error(response.status_code, response.content, response.headers)
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(
-                f"{self.name}: upstream sent invalid JSON", kind="protocol", provider=self.name
-            ) from None
+        body = wire.decode_object(self.name, response.content, "the chat.completion answer")
+        if "error" in body:  # some servers answer 200 with an error object
+            raise UpstreamError(f"{self.name}: {wire.error_message(body['error'])}", kind="server", provider=self.name)
+        wire.check(self.name, wire.OpenAICompletion, body, "the chat.completion answer")
         usage = usage_from_openai(body.pop("usage", None), body.pop("timings", None))
         body["model"] = f"{self.name}/{model}"
         return Completion(body=body, usage=usage)
@@ -199,22 +198,10 @@ class OpenAICompatProvider:
         payload = line[5:].strip()
         if payload == b"[DONE]":
             return _DONE
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            try:  # text that is not UTF-8: read as httpx would (invalid bytes replaced)
-                chunk = orjson.loads(payload.decode("utf-8", "replace"))
-            except orjson.JSONDecodeError:
-                raise UpstreamError(
-                    f"{self.name}: upstream sent an invalid event", kind="protocol", provider=self.name
-                ) from None
-        if not isinstance(chunk, dict):
-            raise UpstreamError(f"{self.name}: upstream sent an invalid event", kind="protocol", provider=self.name)
+        chunk = wire.decode_object(self.name, payload, "a chat.completion.chunk event")
         if "error" in chunk:
-            err = chunk["error"]
-            text = err.get("message", "stream error") if isinstance(err, dict) else str(err)
-            raise UpstreamError(f"{self.name}: {text}", kind="server", provider=self.name)
-        return chunk
+            raise UpstreamError(f"{self.name}: {wire.error_message(chunk['error'])}", kind="server", provider=self.name)
+        return wire.check(self.name, wire.OpenAIChunk, chunk, "a chat.completion.chunk event")
 
     async def aclose(self) -> None:
         await self._client.aclose()

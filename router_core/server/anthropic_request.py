@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from router_core.errors import BadRequest
-from router_core.server.openai_request import parse_chat_request
+from router_core.server.openai_request import CONTROL_CHARS, parse_chat_request
 from router_core.types import JSON, VIRTUAL_MODELS, ChatRequest
 
 TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
@@ -262,6 +262,8 @@ def parse_messages_request(body: Any, headers: Mapping[str, str], *, count_only:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("model: Field required", param="model")
+    if CONTROL_CHARS.search(model):
+        raise BadRequest("model: must not contain control characters (CR, LF, NUL...)", param="model")
     out: JSON = {"model": virtual_model(model), "messages": _messages(body.get("messages"), body.get("system"))}
     tools = _tools(body.get("tools"))
     if tools:

@@ -14,7 +14,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,11 +59,14 @@ async def read_json(request: Request, limit: int) -> Any:
         raise BadRequest(f"request body is larger than {limit} bytes", status=413)
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"request body is larger than {limit} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"request body is larger than {limit} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or its body stalled (server/limits.py): no one to answer
+        raise BadRequest("the request body stopped arriving", status=408) from None
     try:
         data = orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:

@@ -6,12 +6,17 @@ client gets a 400 it can act on instead of an upstream's confusing error or a 50
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from router_core.errors import BadRequest
 from router_core.types import JSON, ChatRequest
 
+# C0 controls and DEL: a model name holding CR/LF/NUL would be echoed into a response header
+# (x-hybridge-model) and break the HTTP framing, so such names are refused up front.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TOOL_CHOICES = frozenset({"none", "auto", "required"})
 
@@ -22,6 +27,22 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_header_safe(value: str, param: str) -> None:
+    """Refuse a client string that may reach a header when it holds a control character."""
+    if CONTROL_CHARS.search(value):
+        raise BadRequest(f"'{param}' must not contain control characters (CR, LF, NUL...)", param=param)
+
+
+def _check_part(part: JSON, where: str) -> None:
+    if part["type"] == "text" and not isinstance(part.get("text"), str):
+        raise BadRequest(f"'{where}.text' must be a string", param=f"{where}.text")
+    if part["type"] == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str):
+            raise BadRequest(f"'{where}.image_url.url' must be a string", param=f"{where}.image_url")
 
 
 def _check_content(content: Any, where: str, role: str) -> None:
@@ -36,8 +57,7 @@ def _check_content(content: Any, where: str, role: str) -> None:
     for j, part in enumerate(content):
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             raise BadRequest(f"'{where}.content[{j}]' must be an object with a 'type'", param=f"{where}.content[{j}]")
-        if part["type"] == "text" and not isinstance(part.get("text"), str):
-            raise BadRequest(f"'{where}.content[{j}].text' must be a string", param=f"{where}.content[{j}].text")
+        _check_part(part, f"{where}.content[{j}]")
 
 
 def _check_tool_calls(calls: Any, where: str) -> None:
@@ -49,6 +69,8 @@ def _check_tool_calls(calls: Any, where: str) -> None:
             raise BadRequest(
                 f"'{where}.tool_calls[{j}].function.name' must be a string", param=f"{where}.tool_calls[{j}]"
             )
+        if call.get("id") is not None and not isinstance(call["id"], str):
+            raise BadRequest(f"'{where}.tool_calls[{j}].id' must be a string", param=f"{where}.tool_calls[{j}].id")
         args = fn.get("arguments")
         if args is not None and not isinstance(args, str):
             raise BadRequest(
@@ -88,11 +110,37 @@ def _check_tools(tools: Any) -> list[JSON] | None:
             raise BadRequest(
                 f"'tools[{i}].function.name' must be a non-empty string", param=f"tools[{i}].function.name"
             )
+        if fn.get("description") is not None and not isinstance(fn["description"], str):
+            raise BadRequest(
+                f"'tools[{i}].function.description' must be a string", param=f"tools[{i}].function.description"
+            )
         if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
             raise BadRequest(
                 f"'tools[{i}].function.parameters' must be an object", param=f"tools[{i}].function.parameters"
             )
     return tools
+
+
+def _check_response_format(fmt: Any) -> None:
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str) or fmt["type"] not in RESPONSE_FORMATS:
+        raise BadRequest(
+            f"'response_format.type' must be one of {sorted(RESPONSE_FORMATS)}", param="response_format.type"
+        )
+    if fmt["type"] != "json_schema":
+        return
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict):
+        raise BadRequest("'response_format.json_schema' must be an object", param="response_format.json_schema")
+    if not isinstance(spec.get("name", ""), str):
+        raise BadRequest(
+            "'response_format.json_schema.name' must be a string", param="response_format.json_schema.name"
+        )
+    if spec.get("schema") is not None and not isinstance(spec["schema"], dict):
+        raise BadRequest(
+            "'response_format.json_schema.schema' must be an object", param="response_format.json_schema.schema"
+        )
 
 
 def _check_scalars(body: JSON) -> int | None:
@@ -108,6 +156,10 @@ def _check_scalars(body: JSON) -> int | None:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise BadRequest("'stream_options' must be an object", param="stream_options")
+    effort = body.get("reasoning_effort")
+    if effort is not None and not isinstance(effort, str):
+        raise BadRequest("'reasoning_effort' must be a string", param="reasoning_effort")
+    _check_response_format(body.get("response_format"))
     if body.get("n") not in (None, 1):
         raise BadRequest("only n=1 is supported", param="n")
     stop = body.get("stop")
@@ -132,6 +184,7 @@ def parse_chat_request(body: Any, headers: Mapping[str, str]) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required and must be a string", param="model")
+    check_header_safe(model, "model")
     messages = _check_messages(body.get("messages"))
     tools = _check_tools(body.get("tools"))
     max_tokens = _check_scalars(body)

@@ -13,6 +13,7 @@ record are the same for every API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from contextlib import aclosing
@@ -204,13 +205,23 @@ class RoutedChat:
         watcher = asyncio.create_task(watch_disconnect())
         try:
             await self._run(guarded_send)
-        except asyncio.CancelledError:
-            # Ours (the client left): absorbed here. Anyone else's (shutdown): passed on.
-            if not stopped_by_client or work is None or work.uncancel() > 0:
-                # Hybridge is stopping (shutdown) with the answer unfinished.
+        except asyncio.CancelledError as exc:
+            # Ours (the client left): absorbed here. Anyone else's (shutdown): recorded as
+            # interrupted, with the tokens it had.
+            if stopped_by_client and work is not None and work.uncancel() == 0:
+                pass
+            else:
                 if not self.response_done:
                     self.outcome = "interrupted"
-                raise
+                if not stopped_by_client and "shutdown" in str(exc.args[0] if exc.args else ""):
+                    # uvicorn's graceful shutdown ran out of time: the client gets an error (a
+                    # 503 or an error event), not a cut connection, and the log no traceback.
+                    if work is not None:
+                        work.uncancel()
+                    with contextlib.suppress(Exception):
+                        await self._fail(UpstreamError("Hybridge is shutting down", kind="cancelled", status=503), send)
+                else:
+                    raise
         finally:
             running = False
             watcher.cancel()
