@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from tests.conftest import local_settings
 from tests.support.app_shell import chat, running_shell
-from tests.support.fake_ollama import FakeModel, FakeOllama
+from tests.support.fake_ollama import VERSION, FakeModel, FakeOllama
 from tests.support.servers import ThreadedServer, free_port
 
 pytestmark = pytest.mark.real_model
@@ -33,7 +33,7 @@ def test_the_app_keeps_running_when_ollama_goes_away_and_recovers(qtbot, llama_s
             assert not bridge.has_ledger
             assert bridge.local_ollama().up and tray.state == "local"
             tray.rebuild_menu()
-            assert any("Ollama 0.12.6" in a.text() for a in tray.menu.actions())
+            assert any(f"Ollama {VERSION}" in a.text() for a in tray.menu.actions())
 
             ollama.stop()
             # A request now fails cleanly; the failure itself makes the app look at Ollama.

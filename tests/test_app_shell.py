@@ -18,6 +18,7 @@ from PySide6.QtGui import QGuiApplication
 from app.single_instance import server_name
 from tests.conftest import local_settings
 from tests.support.app_shell import chat, running_shell
+from tests.support.fake_ollama import VERSION
 
 pytestmark = pytest.mark.real_model
 
@@ -28,7 +29,7 @@ def test_menu_lines_copy_pause_and_resume(qtbot, fake_ollama, tmp_path: Path) ->
         tray.rebuild_menu()
         texts = [a.text() for a in tray.menu.actions() if a.text()]
         assert texts[0] == f"Serving at {bridge.endpoint_url}"
-        assert texts[1] == "Ollama 0.12.6 · Test GPU (fake) · 6.0 GiB of 8.0 GiB VRAM free"
+        assert texts[1] == f"Ollama {VERSION} · Test GPU (fake) · 6.0 GiB of 8.0 GiB VRAM free"
         assert texts[2:] == [
             "Privacy mode (local only)", "0.0 tok/s · saved $0.00 today", "Open dashboard", "Copy endpoint URL",
             "Set up OpenCode…", "Settings…", "Pause router", "Quit",
