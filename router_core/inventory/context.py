@@ -17,8 +17,13 @@ def planned_context(settings: ContextSettings, model_max: int | None, fit_max: i
 
 
 def output_room(max_tokens: int | None, settings: ContextSettings) -> int:
-    """Room a request must leave for its answer: min(max_tokens, context.output_reserve)."""
-    return min(max_tokens or settings.output_reserve, settings.output_reserve)
+    """Room a request must leave for its answer: min(max_tokens, context.output_reserve).
+
+    A request without max_tokens leaves context.default_output_tokens (never more than the
+    reserve): reserving the whole reserve would push every request off an 8k model.
+    Keep in step with routing/decide.py's _long_context (routing does not import inventory).
+    """
+    return min(max_tokens or settings.default_output_tokens, settings.output_reserve)
 
 
 @dataclass(frozen=True, slots=True)

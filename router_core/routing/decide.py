@@ -66,7 +66,7 @@ def _long_context(request: ChatRequest, rules: RoutingRules, state: RoutingState
         return None, None
     # Output room: min(max_tokens, context.output_reserve); agents ask for 32k and write a few thousand.
     reserve = rules.settings.context.output_reserve
-    output = min(request.max_tokens or reserve, reserve)
+    output = min(request.max_tokens or rules.default_output_tokens, reserve)
     limit = state.local_context_limit or rules.local_context_tokens
     size = request.headers.get("content-length")
     if size and size.isdigit() and body_size_tokens(int(size)) + output <= limit * SIZE_MARGIN:
