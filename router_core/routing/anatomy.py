@@ -42,6 +42,7 @@ CONTEXT_SPANS: tuple[tuple[str, str], ...] = (("<system-reminder>", "</system-re
 SYSTEM_PREAMBLES: tuple[str, ...] = (
     "x-anthropic-billing-header:",
     "You are Claude Code, Anthropic's official CLI for Claude",
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK",  # `claude -p`
 )
 # How much of the system prompt (after its preamble) names the agent: review signals are
 # looked for there only (an agent's own prompt comes first in both clients).
