@@ -72,7 +72,7 @@ def _config(tmp: Path, ollama_url: str, cloud_url: str, privacy: dict[str, Any])
 
 def _replay(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp: Path,
             privacy: dict[str, Any]) -> list[tuple[ReplayRequest, int, str, str]]:
-    ollama, cloud, ollama_url, cloud_url = backends
+    ollama, _, ollama_url, cloud_url = backends
     env = {**os.environ, "REPLAY_CLOUD_KEY": API_KEY, "XDG_DATA_HOME": str(tmp / "data"),
            "XDG_CONFIG_HOME": str(tmp / "config"), "XDG_STATE_HOME": str(tmp / "state")}
     results = []

@@ -49,10 +49,12 @@ SYSTEM_PREAMBLES: tuple[str, ...] = (
 AGENT_PROMPT_CHARS = 2000
 
 
+_HEAD = 160
+
+
 def instruction_text(text: str) -> str:
     """The part of one user text block that the user (or a command) wrote: "" for context."""
-    stripped = text.lstrip()
-    if stripped.startswith(CONTEXT_PREFIXES):
+    if text[:_HEAD].lstrip().startswith(CONTEXT_PREFIXES):  # a head only: blocks can be long
         return ""
     for opening, closing in CONTEXT_SPANS:
         start = text.find(opening)
@@ -63,11 +65,15 @@ def instruction_text(text: str) -> str:
     return text if text.strip() else ""
 
 
-def system_body(text: str) -> str:
-    """The system prompt without its client preamble lines."""
-    while text.startswith(SYSTEM_PREAMBLES):
-        newline = text.find("\n")
+def system_body(text: str, limit: int = AGENT_PROMPT_CHARS) -> str:
+    """The first `limit` characters of a system prompt after its client preamble lines
+    (offsets, not copies: Claude Code's system text runs to ~25k characters)."""
+    at = 0
+    while text.startswith(SYSTEM_PREAMBLES, at):
+        newline = text.find("\n", at)
         if newline == -1:
             return ""
-        text = text[newline + 1 :].lstrip()
-    return text
+        at = newline + 1
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
+    return text[at : at + limit]

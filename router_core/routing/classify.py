@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router_core.routing.anatomy import AGENT_PROMPT_CHARS, instruction_text, system_body
+from router_core.routing.anatomy import instruction_text, system_body
 from router_core.routing.conventions import ConventionMatch, match_groups
 from router_core.routing.markers import find_markers, parse_tags, strip_markers
 from router_core.routing.rules import RoutingRules
@@ -107,17 +107,19 @@ def _strip_latest(messages: list[JSON], latest: int) -> list[JSON] | None:
     return out
 
 
-def _system_head(messages: list[JSON]) -> Iterator[str]:
-    """The leading system prompt's texts, each without its client preamble."""
+def _system_head(messages: list[JSON]) -> list[str]:
+    """The heads of the leading system prompt's texts, each without its client preamble."""
+    heads = []
     for message in messages:
         if message.get("role") not in SYSTEM_ROLES:
-            return
+            break
         content = message.get("content")
         for text in (content,) if content.__class__ is str else _texts(content):
-            yield system_body(text.lstrip())
+            heads.append(system_body(text.lstrip() if text[:1].isspace() else text))
+    return heads
 
 
-def _small_task(request: ChatRequest, messages: list[JSON], rules: RoutingRules) -> str | None:
+def _small_task(request: ChatRequest, heads: list[str], rules: RoutingRules) -> str | None:
     """Small-model work: a leading system prompt starting with a small-task prefix, or
     Claude Code's background (haiku-class) model."""
     anthropic = request.anthropic_body
@@ -130,7 +132,7 @@ def _small_task(request: ChatRequest, messages: list[JSON], rules: RoutingRules)
     prefixes = rules.small_task_prefixes
     if not prefixes:
         return None
-    for text in _system_head(messages):
+    for text in heads:
         if text.startswith(prefixes):
             return next(task for prefix, task in rules.small_tasks if text.startswith(prefix))
     return None
@@ -141,7 +143,15 @@ def _block_texts(content: Any) -> list[str]:
     if content.__class__ is str:
         text = instruction_text(content)
         return [text] if text else []
-    return [t for t in map(instruction_text, _texts(content)) if t]
+    texts = []
+    if content.__class__ is list:
+        for part in content:
+            raw = part.get("text") if part.__class__ is dict else None
+            if isinstance(raw, str):
+                kept = instruction_text(raw)
+                if kept:
+                    texts.append(kept)
+    return texts
 
 
 def _latest_instruction(messages: list[JSON]) -> tuple[int, list[str]]:
@@ -164,43 +174,43 @@ def _turn_groups(
     the agent is working on."""
     writes: list[str] = []
     reads: list[str] = []
-    write_names: list[str] = []
-    read_names: list[str] = []
+    write_names: dict[str, None] = {}
+    read_names: dict[str, None] = {}
     for message in messages[latest + 1 :]:
-        if message.get("role") != "assistant":
+        calls = message.get("tool_calls")
+        if not calls or message.get("role") != "assistant":
             continue
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict):
+        for call in calls:
+            function = call.get("function") if call.__class__ is dict else None
+            if function.__class__ is not dict:
                 continue
             args = function.get("arguments")
-            if not isinstance(args, str):
+            if args.__class__ is not str:
                 continue
             name = function.get("name")
-            name = name if isinstance(name, str) else "tool"
+            name = name if name.__class__ is str else "tool"
             if name.lower() in write_tools:
                 writes.append(args)
-                write_names.append(name)
+                write_names[name] = None
             else:
                 reads.append(args)
-                read_names.append(name)
+                read_names[name] = None
     groups: list[tuple[str, list[str]]] = []
     if writes:
-        groups.append((f"{'/'.join(dict.fromkeys(write_names))} call (write)", writes))
+        groups.append((f"{'/'.join(write_names)} call (write)", writes))
     groups.append(("latest user instruction", latest_texts))
     if reads:
-        groups.append((f"{'/'.join(dict.fromkeys(read_names))} call", reads))
+        groups.append((f"{'/'.join(read_names)} call", reads))
     return groups
 
 
-def _review_signal(messages: list[JSON], latest_texts: list[str], rules: RoutingRules) -> str | None:
+def _review_signal(heads: list[str], latest_texts: list[str], rules: RoutingRules) -> str | None:
     """Where the client says this is a review: its agent's prompt or a /review command."""
     signal = rules.review_signal
     if signal is None:
         return None
     literal = rules.review_literal
-    for text in _system_head(messages):
-        head = text[:AGENT_PROMPT_CHARS]
+    for head in heads:
         if not literal or literal in head.lower():
             found = signal.search(head)
             if found:
@@ -286,13 +296,14 @@ def classify(request: ChatRequest, rules: RoutingRules) -> Classification:
         for match in matches:
             sources.setdefault(match.tag, f"convention '{match.glob}' matched {match.path} in the {match.where}")
 
+    heads = _system_head(messages)
     review = None
     if REVIEW_TAG not in sources:
-        review = _review_signal(messages, latest_texts, rules)
+        review = _review_signal(heads, latest_texts, rules)
         if review:
             sources[REVIEW_TAG] = f"review signal: {review}"
 
-    small_task = _small_task(request, messages, rules)
+    small_task = _small_task(request, heads, rules)
     tags = frozenset(sources)
     request.tags = tags
     return Classification(small_task, tags, sources, matches, tuple(markers))
