@@ -221,7 +221,8 @@ def test_small_model_work_goes_local_first(
         limit = state.local_context_limit or conf.routing.local_context_tokens
         output = min(request.max_tokens or conf.context.default_output_tokens, conf.context.output_reserve)
         assert plan.prompt_tokens + output > limit
-        assert not state.privacy
+        if state.privacy or state.budget_exhausted:  # escalation forbidden: kept local
+            assert all(c.route == "local" for c in plan.candidates)
         return
     assert plan.rule == "small-model"
     assert plan.candidates[0].route == "local"
