@@ -1,4 +1,4 @@
-"""Time classify + decide for an OpenCode-sized request; prints p50/p99 in microseconds.
+"""Time classify + decide for OpenCode- and Claude Code-sized requests; prints p50/p99 in microseconds.
 
 The request is built from a body real OpenCode sent (10 tools, its ~9.5k-character system
 prompt) with a 50-turn history, each turn a user message, a `read` tool call, its result
@@ -6,6 +6,12 @@ and an answer, then the current turn's user message and one step of tool calls. 
 settings have a cloud, heavy, UI and long-context model and a fallback chain, so every
 rule is evaluated. Requests carry content-length as the server passes it (OpenCode sends
 it), which lets the long-context rule skip walking the history when the body clearly fits.
+
+Claude Code scenarios start from the body Claude Code 2.1.330 sent
+(tests/fixtures/claude_code: ~25k-character system prompt, 12 tools, eight
+`<system-reminder>` context blocks in the first user message, max_tokens 32000), parsed by
+the `/v1/messages` validator, with 20 steps of Read/Edit tool calls and results (each result
+followed by a system reminder) in the current turn.
 
     .venv/bin/python bench/bench_classify.py [--iterations N] [--rounds N]
 
@@ -28,7 +34,9 @@ import orjson
 
 from router_core.routing.decide import decide
 from router_core.routing.state import RoutingState
+from router_core.server.anthropic_request import parse_messages_request
 from router_core.types import ChatRequest
+from tests.support import claude_code_bodies as cc
 from tests.support.opencode_bodies import PROJECT, agent_body, chat_request, headers, read_result
 from tests.support.servers import make_settings
 
@@ -52,6 +60,20 @@ def arriving(body: dict[str, object]) -> ChatRequest:
     return chat_request(body, {**headers(), "content-length": str(len(orjson.dumps(body)))})
 
 
+def claude_code(prompt: str, path: str) -> ChatRequest:
+    """A Claude Code turn 20 steps in, as the server hands it to routing."""
+    steps = []
+    for i in range(20):
+        target = f"{cc.PROJECT}/src/components/part_{i}.tsx"
+        steps.append(cc.tool_step([("Read", {"file_path": target}, cc.read_result(["export const P = 1;"] * 60))],
+                                  100 * i, reminder=True))
+    steps.append(cc.tool_step([("Edit", {"file_path": path, "old_string": "a", "new_string": "b"}, "updated")], 9000))
+    body = cc.turn_body(prompt, steps=steps)
+    body["max_tokens"] = 32000
+    hdrs = {**cc.headers(), "content-length": str(len(orjson.dumps(body)))}
+    return parse_messages_request(body, hdrs)
+
+
 def scenarios() -> dict[str, ChatRequest]:
     component = f"{PROJECT}/src/components/cart.tsx"
     migration = f"{PROJECT}/db/migrations/0003_add_index.sql"
@@ -71,6 +93,8 @@ def scenarios() -> dict[str, ChatRequest]:
             )
         ),
         "#cloud marker": arriving(agent_body("#cloud explain the checkout flow", history=50)),
+        "Claude Code turn (local)": claude_code("Fix the typo in README.md", f"{cc.PROJECT}/README.md"),
+        "Claude Code edit in src/auth (heavy)": claude_code("Fix the login bug", f"{cc.PROJECT}/src/auth/login.py"),
         # OpenCode sends content-length; a chunked upload has none, and routing then walks
         # the whole history to estimate the prompt (shown for comparison, not the target).
         "default, no content-length": chat_request(
@@ -88,13 +112,14 @@ def measure(request: ChatRequest, iterations: int) -> list[float]:
     # Each call gets a fresh request over the same body (decide sets tags, strips markers).
     fields = (request.model, request.messages, request.stream, request.max_tokens, request.tools, request.body)
     samples = []
+    anthropic = request.anthropic_body
     for _ in range(200):
-        decide(ChatRequest(*fields, headers=request.headers), SETTINGS, state)
+        decide(ChatRequest(*fields, headers=request.headers, anthropic_body=anthropic), SETTINGS, state)
     gc.collect()
     gc.disable()
     try:
         for _ in range(iterations):
-            fresh = ChatRequest(*fields, headers=request.headers)
+            fresh = ChatRequest(*fields, headers=request.headers, anthropic_body=anthropic)
             t0 = time.perf_counter_ns()
             decide(fresh, SETTINGS, state)
             samples.append((time.perf_counter_ns() - t0) / 1000)
@@ -139,6 +164,7 @@ def main() -> int:
             request.tools,
             request.body,
             request.headers,
+            anthropic_body=request.anthropic_body,
         )
         plan = decide(fresh, SETTINGS)
         listed = " ".join(f"{p50:.0f}/{p99:.0f}" for p50, p99 in rounds)

@@ -125,7 +125,7 @@ class RoutingSettings(_Section):
             "**/billing/**": "billing",
         }
     )
-    # At most this many characters of each tool result are scanned for paths.
+    # Unused since tool results no longer name the work (kept so older files still load).
     scan_tool_result_chars: int = Field(default=16384, ge=0)
     # System-prompt prefix -> task name: small-model work, always served locally.
     small_tasks: dict[str, str] = Field(
@@ -134,8 +134,20 @@ class RoutingSettings(_Section):
             "You are summarizing a conversation": "compaction",
             "You are a helpful AI assistant tasked with summarizing conversations": "compaction",
             "Summarize what was done in this conversation": "summary",
-            "Summarize": "summary",
         }
+    )
+    # Small-model work by the client's own model name (any case, a part of it): Claude Code's
+    # haiku-class background model. Requests to `/v1/messages` whose model is `local` (what
+    # `hybridge setup claude-code` maps haiku to) are small-model work too.
+    small_models: tuple[str, ...] = ("haiku",)
+    # Reviews recognised from the client's own signals: regexes (any case) searched in the
+    # agent's prompt (the start of the system prompt: an OpenCode review agent, a Claude Code
+    # reviewer subagent) and at the start of the latest user instruction (`/review`).
+    review_signals: tuple[str, ...] = (
+        r"\byou are (?:an? )?(?:expert |senior |meticulous )?(?:code[- ])?review(?:er|ing agent)\b",
+        r"\b(?:code|pr|security)[- ]reviewer\b",
+        r"^\s*/review\b",
+        r"<command-name>/?(?:review|security-review)</command-name>",
     )
     # A model that fails this many times in a row (connect, timeout, 429, 5xx) cools down.
     cooldown_after_failures: int = Field(default=3, ge=1)
@@ -154,6 +166,18 @@ class RoutingSettings(_Section):
             if not TAG_RE.fullmatch(tag):
                 raise ValueError(f"'{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return tags
+
+    @field_validator("review_signals")
+    @classmethod
+    def _check_signals(cls, signals: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        for signal in signals:
+            try:
+                re.compile(signal)
+            except re.error as exc:
+                raise ValueError(f"'{signal}' is not a valid regex ({exc})") from None
+        return signals
 
     @field_validator("conventions")
     @classmethod
@@ -187,15 +211,15 @@ class ContextSettings(_Section):
     minimum: int = Field(default=8192, ge=512)
     # Output room assumed when the client sends no max_tokens.
     default_output_tokens: int = Field(default=4096, ge=1)
+    # Output room a request needs to fit locally: min(max_tokens, this). Claude Code asks
+    # max_tokens 32000 on every turn and rarely writes a tenth of it.
+    output_reserve: int = Field(default=8192, ge=256)
     # Warn of a truncated prompt when a local model read fewer tokens than this share of the
     # estimate (which errs high, so a real shortfall is far below it).
     truncation_warn_ratio: float = Field(default=0.5, gt=0, le=1)
     # The most context a local model is given: what agents need, without reserving memory
     # for a 262k window nobody fills. One context per model, chosen once (inventory/context.py).
     max_context_tokens: int = Field(default=65536, ge=2048)
-    # Output room a request must leave to run locally: min(max_tokens, this). Agents ask for
-    # 32k (Claude Code) and write a few thousand.
-    output_reserve: int = Field(default=8192, ge=256)
     # Ollama's keep_alive on every local request: a Go duration ("30m", "2h") or seconds;
     # "-1" keeps the model loaded for good, "0" unloads it after each answer.
     keep_alive: str = Field(default="30m", pattern=r"^(-?\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$")

@@ -133,6 +133,7 @@ def test_plans_are_well_formed_and_respect_state(
                 state.budget_exhausted and state.budget_action == "refuse"
             )
             assert not is_small_work(original)
+            assert "long context" not in exc.message  # an escalation for size alone is never refused
         return
     ids = [c.id for c in plan.candidates]
     assert ids and len(ids) == len(set(ids))
@@ -142,9 +143,14 @@ def test_plans_are_well_formed_and_respect_state(
     # Privacy on (or a spent budget kept local): nothing leaves the machine.
     if state.privacy or state.budget_exhausted:
         assert all(c.route == "local" for c in plan.candidates), ids
-    # Small-model work is served locally, first and throughout.
-    if is_small_work(original):
+    # Small-model work is served locally, first and throughout, unless it cannot fit there.
+    if is_small_work(original) and plan.rule != "long-context":
         assert all(c.route == "local" for c in plan.candidates), ids
+    if plan.rule == "long-context":
+        assert plan.prompt_tokens is not None
+        limit = state.local_context_limit or conf.routing.local_context_tokens
+        output = min(request.max_tokens or conf.context.default_output_tokens, conf.context.output_reserve)
+        assert plan.prompt_tokens + output > limit
     # Models in cooldown never go before one that is not.
     cooling = [c.id in state.cooling for c in plan.candidates]
     assert cooling == sorted(cooling)
@@ -210,6 +216,14 @@ def test_small_model_work_goes_local_first(
     assume("/" not in model or model.partition("/")[0] in conf.providers)
     request = chat_request(agent_body(text, system=system, model=model))
     plan = decide(request, conf, state)
+    if plan.rule == "long-context":  # too long for the local model: escalated for its size
+        assert plan.prompt_tokens is not None
+        limit = state.local_context_limit or conf.routing.local_context_tokens
+        output = min(request.max_tokens or conf.context.default_output_tokens, conf.context.output_reserve)
+        assert plan.prompt_tokens + output > limit
+        if state.privacy or state.budget_exhausted:  # escalation forbidden: kept local
+            assert all(c.route == "local" for c in plan.candidates)
+        return
     assert plan.rule == "small-model"
     assert plan.candidates[0].route == "local"
     assert all(c.route == "local" for c in plan.candidates)

@@ -320,11 +320,10 @@ CASES = [
     ),
     Case("edit of an auth file", agent_body("apply the fix", turn=[edit_of(AUTH_FILE)]), OPUS, "heavy"),
     Case(
-        "glob result listing a schema file",
+        "a path only in a glob result tags nothing",
         agent_body("find the schema", turn=[glob_of("**/*.sql", ["prisma/schema.sql", "README.md"])]),
-        OPUS,
-        "heavy",
-        "prisma/schema.sql",
+        QWEN,
+        "default",
     ),
     Case("billing directory", agent_body("refactor src/billing/invoice.ts"), OPUS, "heavy", "billing"),
     Case(
@@ -435,10 +434,18 @@ CASES = [
     Case("a big machine holds it", LONG_BODY, QWEN, "default", state=RoutingState(local_context_limit=200_000)),
     # Claude Code asks for 32k; only min(max_tokens, context.output_reserve) must fit (issue 14).
     Case(
-        "a large max_tokens counts only the output reserve",
+        "max_tokens counts only up to context.output_reserve",
         agent_body("write the whole module", extra={"max_tokens": 30_000}),
         QWEN,
         "default",
+    ),
+    Case(
+        "output reserve pushes it over",
+        agent_body("write the whole module", extra={"max_tokens": 30_000}),
+        GEMINI,
+        "long-context",
+        "8,192 output",
+        state=RoutingState(local_context_limit=9_000),
     ),
     # --- privacy, budget ----------------------------------------------------------------
     Case(

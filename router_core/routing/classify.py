@@ -5,14 +5,20 @@ Tag sources, all merged:
   `hybridge/auto:review`);
 - the `x-hybridge-tags` header (OpenCode per-model `headers`);
 - the body field `hybridge_tags` (OpenCode per-model/agent `options` land in the body);
-- inline markers in the latest user message (`#local`, `#cloud`, `#tag:NAME`, see markers.py);
-- path conventions matched in the latest user message and in the current turn's tool calls
-  and tool results (the turn: everything after the latest user message).
+- inline markers in the latest user instruction (`#local`, `#cloud`, `#tag:NAME`, see markers.py);
+- path conventions matched in the current turn's intent only: the latest real user
+  instruction (context blocks such as `<system-reminder>` left out, see anatomy.py) and the
+  arguments of the tool calls made since, write-tool targets first, then the instruction,
+  then reads/searches/commands. Each match records where it was, for `explain`. Paths that
+  appear only in tool results (listings, grep output, file contents) or in context blocks
+  (CLAUDE.md, AGENTS.md, environment) tag nothing;
+- review signals (settings `routing.review_signals`): the agent's prompt names a reviewer,
+  or the instruction is a `/review` command.
 
-Small-model work is recognised by the system prompt's start (settings `routing.small_tasks`:
-OpenCode's title, summary and compaction prompts). Claude Code's haiku-class background
-model reaches routing as model `local` (the Anthropic endpoint maps it), which is small-model
-work too.
+Small-model work is recognised by the system prompt's start after its client preamble
+(settings `routing.small_tasks`: OpenCode's and Claude Code's title, summary and compaction
+prompts), and by the client's own model name on `/v1/messages` (`routing.small_models`:
+Claude Code's haiku-class background model; `local` is what `hybridge setup` maps it to).
 
 Classification sets `request.tags` and gives the request a forwarded body without markers
 and without `hybridge_tags` (copies; the client's own lists and dicts are not changed).
@@ -25,7 +31,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router_core.routing.conventions import ConventionMatch, match_texts
+from router_core.routing.anatomy import instruction_text, system_body
+from router_core.routing.conventions import ConventionMatch, match_groups
 from router_core.routing.markers import find_markers, parse_tags, strip_markers
 from router_core.routing.rules import RoutingRules
 from router_core.types import JSON, ChatRequest
@@ -34,6 +41,9 @@ TAGS_HEADER = "x-hybridge-tags"
 TAGS_FIELD = "hybridge_tags"
 ROUTE_TAGS = ("local", "cloud")
 SYSTEM_ROLES = ("system", "developer")
+REVIEW_TAG = "review"
+SMALL_MODEL_TASK = "background"  # the client's small/fast model (Claude Code's haiku)
+INSTRUCTION_HEAD_CHARS = 400  # a command or review request is said at the start
 
 
 @dataclass(slots=True)
@@ -97,55 +107,131 @@ def _strip_latest(messages: list[JSON], latest: int) -> list[JSON] | None:
     return out
 
 
-def _small_task(messages: list[JSON], rules: RoutingRules) -> str | None:
-    """The task whose prefix starts a leading system prompt, if any."""
-    prefixes = rules.small_task_prefixes
+def _system_head(messages: list[JSON]) -> list[str]:
+    """The heads of the leading system prompt's texts, each without its client preamble."""
+    heads = []
     for message in messages:
         if message.get("role") not in SYSTEM_ROLES:
-            return None
+            break
         content = message.get("content")
-        texts = (content,) if content.__class__ is str else _texts(content)
-        for text in texts:
-            text = text.lstrip()
-            if text.startswith(prefixes):
-                return next(task for prefix, task in rules.small_tasks if text.startswith(prefix))
+        for text in (content,) if content.__class__ is str else _texts(content):
+            heads.append(system_body(text.lstrip() if text[:1].isspace() else text))
+    return heads
+
+
+def _small_task(request: ChatRequest, heads: list[str], rules: RoutingRules) -> str | None:
+    """Small-model work: a leading system prompt starting with a small-task prefix, or
+    Claude Code's background (haiku-class) model."""
+    anthropic = request.anthropic_body
+    if anthropic is not None:
+        asked = anthropic.get("model")
+        if isinstance(asked, str):
+            lowered = asked.lower()
+            if lowered == "local" or any(part in lowered for part in rules.small_models):
+                return SMALL_MODEL_TASK
+    prefixes = rules.small_task_prefixes
+    if not prefixes:
+        return None
+    for text in heads:
+        if text.startswith(prefixes):
+            return next(task for prefix, task in rules.small_tasks if text.startswith(prefix))
     return None
 
 
-def _latest_user(messages: list[JSON]) -> int:
-    for i in range(len(messages) - 1, -1, -1):
-        if messages[i].get("role") == "user":
-            return i
-    return -1
-
-
-def _scan_texts(messages: list[JSON], latest: int, latest_texts: list[str], cap: int) -> list[str]:
-    """The latest user message, then the current turn's tool-call arguments and tool results."""
-    texts = list(latest_texts)
-    for message in messages[latest + 1 :]:
-        role = message.get("role")
-        if role == "assistant":
-            for call in message.get("tool_calls") or ():
-                args = (call.get("function") or {}).get("arguments")
-                if isinstance(args, str):
-                    texts.append(args)
-        elif role == "tool":
-            content = message.get("content")
-            if content.__class__ is str:
-                texts.append(content[:cap])
-            else:
-                texts += [text[:cap] for text in _texts(content)]
+def _block_texts(content: Any) -> list[str]:
+    """A user message's instruction texts (context blocks left out)."""
+    if content.__class__ is str:
+        text = instruction_text(content)
+        return [text] if text else []
+    texts = []
+    if content.__class__ is list:
+        for part in content:
+            raw = part.get("text") if part.__class__ is dict else None
+            if isinstance(raw, str):
+                kept = instruction_text(raw)
+                if kept:
+                    texts.append(kept)
     return texts
 
 
-def _latest_typed(messages: list[JSON]) -> int:
-    """In Anthropic's shape tool results are user messages too: the latest one with text."""
+def _latest_instruction(messages: list[JSON]) -> tuple[int, list[str]]:
+    """(index, texts) of the latest user message holding a real instruction; (-1, [])."""
     for i in range(len(messages) - 1, -1, -1):
         message = messages[i]
         if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str) or any(isinstance(b, dict) and b.get("type") == "text" for b in content or ()):
-                return i
+            texts = _block_texts(message.get("content"))
+            if texts:
+                return i, texts
+    return -1, []
+
+
+def _turn_groups(
+    messages: list[JSON], latest: int, latest_texts: list[str], write_tools: frozenset[str]
+) -> list[tuple[str, list[str]]]:
+    """Where the current turn names paths, strongest first: write-tool targets, the
+    instruction, then the other tool calls' arguments (reads, searches, commands). Tool
+    results and context blocks are not intent: what a listing or grep shows is not what
+    the agent is working on."""
+    writes: list[str] = []
+    reads: list[str] = []
+    write_names: dict[str, None] = {}
+    read_names: dict[str, None] = {}
+    for message in messages[latest + 1 :]:
+        calls = message.get("tool_calls")
+        if not calls or message.get("role") != "assistant":
+            continue
+        for call in calls:
+            function = call.get("function") if call.__class__ is dict else None
+            if function.__class__ is not dict:
+                continue
+            args = function.get("arguments")
+            if args.__class__ is not str:
+                continue
+            name = function.get("name")
+            name = name if name.__class__ is str else "tool"
+            if name.lower() in write_tools:
+                writes.append(args)
+                write_names[name] = None
+            else:
+                reads.append(args)
+                read_names[name] = None
+    groups: list[tuple[str, list[str]]] = []
+    if writes:
+        groups.append((f"{'/'.join(write_names)} call (write)", writes))
+    groups.append(("latest user instruction", latest_texts))
+    if reads:
+        groups.append((f"{'/'.join(read_names)} call", reads))
+    return groups
+
+
+def _review_signal(heads: list[str], latest_texts: list[str], rules: RoutingRules) -> str | None:
+    """Where the client says this is a review: its agent's prompt or a /review command."""
+    signal = rules.review_signal
+    if signal is None:
+        return None
+    literal = rules.review_literal
+    for head in heads:
+        if not literal or literal in head.lower():
+            found = signal.search(head)
+            if found:
+                return f"agent prompt says '{found.group(0).strip()}'"
+        break  # the agent's own prompt comes first
+    if latest_texts:
+        head = latest_texts[0].lstrip()[:INSTRUCTION_HEAD_CHARS]
+        if not literal or literal in head.lower():
+            found = signal.search(head)
+            if found:
+                return f"instruction starts '{found.group(0).strip()}'"
+    return None
+
+
+def _latest_typed(messages: list[JSON]) -> int:
+    """In Anthropic's shape tool results are user messages too: the latest one whose text
+    blocks hold a real instruction."""
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if message.get("role") == "user" and _block_texts(message.get("content")):
+            return i
     return -1
 
 
@@ -184,9 +270,7 @@ def classify(request: ChatRequest, rules: RoutingRules) -> Classification:
         for tag in parse_tags(body[TAGS_FIELD], TAGS_FIELD):
             sources.setdefault(tag, f"body field {TAGS_FIELD}")
 
-    latest = _latest_user(messages)
-    content = messages[latest].get("content") if latest >= 0 else None
-    latest_texts = [content] if content.__class__ is str else list(_texts(content))
+    latest, latest_texts = _latest_instruction(messages)
     markers: list[str] = []
     if rules.inline_markers:
         for text in latest_texts:
@@ -205,12 +289,21 @@ def classify(request: ChatRequest, rules: RoutingRules) -> Classification:
     if request.anthropic_body is not None and (markers or TAGS_FIELD in request.anthropic_body):
         request.anthropic_body = _strip_anthropic(request.anthropic_body)
 
-    texts = _scan_texts(messages, latest, latest_texts, rules.scan_tool_result_chars)
-    matches = match_texts(rules.conventions, texts)
-    for match in matches:
-        sources.setdefault(match.tag, f"convention '{match.glob}' matched {match.path}")
+    matches: tuple[ConventionMatch, ...] = ()
+    if rules.conventions:
+        groups = _turn_groups(messages, latest, latest_texts, rules.write_tools)
+        matches = match_groups(rules.conventions, groups)
+        for match in matches:
+            sources.setdefault(match.tag, f"convention '{match.glob}' matched {match.path} in the {match.where}")
 
-    small_task = _small_task(messages, rules) if rules.small_task_prefixes else None
+    heads = _system_head(messages)
+    review = None
+    if REVIEW_TAG not in sources:
+        review = _review_signal(heads, latest_texts, rules)
+        if review:
+            sources[REVIEW_TAG] = f"review signal: {review}"
+
+    small_task = _small_task(request, heads, rules)
     tags = frozenset(sources)
     request.tags = tags
     return Classification(small_task, tags, sources, matches, tuple(markers))

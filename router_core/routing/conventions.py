@@ -33,6 +33,8 @@ class ConventionMatch:
     glob: str
     tag: str
     path: str
+    # Where in the request the path was: "edit call", "instruction", "read call"... ("" unknown).
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,9 @@ def _token_at(text: str, start: int, end: int) -> str | None:
     return text[left:right]
 
 
-def _first_match(conv: CompiledConvention, literal: str, at: int, lowered: str, source: str) -> ConventionMatch | None:
+def _first_match(
+    conv: CompiledConvention, literal: str, at: int, lowered: str, source: str, where: str
+) -> ConventionMatch | None:
     """The first path around an occurrence of `literal` (from `at` on) that `conv` matches."""
     while at != -1:
         end = at + len(literal)
@@ -160,19 +164,21 @@ def _first_match(conv: CompiledConvention, literal: str, at: int, lowered: str, 
         if token is not None:
             path = _normalize(token)
             if conv.regex.fullmatch(path):
-                return ConventionMatch(conv.glob, conv.tag, path)
+                return ConventionMatch(conv.glob, conv.tag, path, where)
         at = lowered.find(literal, end)
     return None
 
 
-def _first_token_match(conv: CompiledConvention, tokens: list[str]) -> ConventionMatch | None:
+def _first_token_match(conv: CompiledConvention, tokens: list[str], where: str) -> ConventionMatch | None:
     for path in tokens:
         if conv.regex.fullmatch(path):
-            return ConventionMatch(conv.glob, conv.tag, path)
+            return ConventionMatch(conv.glob, conv.tag, path, where)
     return None
 
 
-def match_texts(conventions: tuple[CompiledConvention, ...], texts: Iterable[str]) -> tuple[ConventionMatch, ...]:
+def match_texts(
+    conventions: tuple[CompiledConvention, ...], texts: Iterable[str], where: str = ""
+) -> tuple[ConventionMatch, ...]:
     """The first path each convention matches in `texts` (in order), one match per glob.
 
     The texts are searched as one (joined by newlines, which no path holds), so each
@@ -194,15 +200,35 @@ def match_texts(conventions: tuple[CompiledConvention, ...], texts: Iterable[str
         if conv.literal:
             at = lowered.find(conv.literal)
             if at != -1:
-                match = _first_match(conv, conv.literal, at, lowered, source)
+                match = _first_match(conv, conv.literal, at, lowered, source, where)
             if match is None and backslash and conv.windows_literal:
                 at = lowered.find(conv.windows_literal)
                 if at != -1:
-                    match = _first_match(conv, conv.windows_literal, at, lowered, source)
+                    match = _first_match(conv, conv.windows_literal, at, lowered, source, where)
         else:
             if tokens is None:
                 tokens = [_normalize(m.group()) for m in _PATH_TOKEN.finditer(text)]
-            match = _first_token_match(conv, tokens)
+            match = _first_token_match(conv, tokens, where)
         if match is not None:
             found.append(match)
+    return tuple(found)
+
+
+def match_groups(
+    conventions: tuple[CompiledConvention, ...], groups: Iterable[tuple[str, list[str]]]
+) -> tuple[ConventionMatch, ...]:
+    """Match (where, texts) groups strongest first: a convention is credited to the first
+    group it matches in, and is not searched for in later ones."""
+    found: list[ConventionMatch] = []
+    left = conventions
+    for where, texts in groups:
+        if not left:
+            break
+        if not texts:
+            continue
+        matches = match_texts(left, texts, where)
+        if matches:
+            found += matches
+            done = {m.glob for m in matches}
+            left = tuple(c for c in left if c.glob not in done)
     return tuple(found)

@@ -2,19 +2,23 @@
 
 The first candidate comes from the first rule that applies:
 
-1. small-model work (OpenCode title/summary/compaction): local, always, even with `#cloud`;
+1. small-model work (title/summary/compaction, Claude Code's background model): local, even
+   with `#cloud`; one that cannot fit locally goes to long_context_model (else cloud_model);
 2. local: model `local` (small-model work too), or tag `local` (`#local`, header, body);
 3. a concrete `<provider>/<model>`: that model, no fallbacks;
 4. cloud: model `cloud`, or tag `cloud`;
 5. a heavy tag -> heavy_model; 6. a UI tag -> ui_model;
 7. `review` with review_strategy "alternate" -> a reviewer other than the session's writer;
-8. long context: prompt estimate + min(max_tokens, context.output_reserve) beyond the usable local context;
+8. long context: a request fits locally when prompt estimate + min(max_tokens,
+   context.output_reserve) <= the usable local context; otherwise long_context_model;
 9. the local default.
 
 Then the fallback chain (local entries only for 1-2). A review is never served by the
 model that wrote the code it reviews, whichever rule chose it (3 aside). State narrows the
-plan last: privacy mode and a spent budget drop cloud candidates (flagged work is kept
-local, or refused), and models in cooldown move to the back.
+plan last: privacy mode and a spent budget drop cloud candidates, and models in cooldown
+move to the back. In "refuse" mode (privacy or budget) only flagged work (a cloud model
+asked for, cloud/heavy/ui tags, reviews) is refused; an ordinary turn that would escalate
+for its size alone is kept local.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from router_core.settings import Settings
 from router_core.types import ChatRequest
 
 REVIEW_TAG = "review"
+# Rules that escalate an ordinary (unflagged) request: for its size alone.
+UNFLAGGED_RULES = frozenset({"long-context"})
 NO_CLOUD = "no cloud model configured, so local"
 _DEFAULT_STATE = RoutingState()
 # The body-size ceiling decides alone only below this share of the limit (images by URL
@@ -60,13 +66,14 @@ def _escalate(ref: str, rule: str, why: str, rules: RoutingRules) -> _Choice:
     return _Choice(ref, rule, why)
 
 
-def _long_context(request: ChatRequest, rules: RoutingRules, state: RoutingState) -> tuple[_Choice | None, int | None]:
-    target = rules.long_context_model
-    if not target or target == rules.local_model:
-        return None, None
-    # Output room: min(max_tokens, context.output_reserve); agents ask for 32k and write a few thousand.
-    reserve = rules.settings.context.output_reserve
-    output = min(request.max_tokens or rules.default_output_tokens, reserve)
+def _output_room(request: ChatRequest, rules: RoutingRules) -> int:
+    """Output room a local run must leave: min(max_tokens, context.output_reserve)."""
+    return min(request.max_tokens or rules.default_output_tokens, rules.output_reserve)
+
+
+def _too_long(request: ChatRequest, rules: RoutingRules, state: RoutingState) -> tuple[str | None, int | None]:
+    """(why it cannot fit locally or None, prompt estimate if computed)."""
+    output = _output_room(request, rules)
     limit = state.local_context_limit or rules.local_context_tokens
     size = request.headers.get("content-length")
     if size and size.isdigit() and body_size_tokens(int(size)) + output <= limit * SIZE_MARGIN:
@@ -75,8 +82,17 @@ def _long_context(request: ChatRequest, rules: RoutingRules, state: RoutingState
     prompt = estimate_prompt_tokens(request.messages, request.tools)
     if prompt + output <= limit:
         return None, prompt
-    why = f"long context: ~{prompt:,} prompt + {output:,} output tokens > {limit:,} local"
-    return _Choice(target, "long-context", why), prompt
+    return f"~{prompt:,} prompt + {output:,} output tokens > {limit:,} local", prompt
+
+
+def _long_context(request: ChatRequest, rules: RoutingRules, state: RoutingState) -> tuple[_Choice | None, int | None]:
+    target = rules.long_context_model
+    if not target or target == rules.local_model:
+        return None, None
+    why, prompt = _too_long(request, rules, state)
+    if why is None:
+        return None, prompt
+    return _Choice(target, "long-context", f"long context: {why}"), prompt
 
 
 def _writer(request: ChatRequest, rules: RoutingRules, state: RoutingState) -> tuple[str, bool]:
@@ -107,6 +123,12 @@ def _choose(
     if c.small_task:
         if named and rules.is_local(base):
             return _Choice(base, "small-model", f"small-model work ({c.small_task}), model asked for", True), None
+        target = rules.long_context_model
+        if target and target != rules.local_model:
+            why, prompt = _too_long(request, rules, state)
+            if why is not None:
+                # Kept local it would fail (context_length_exceeded): escalate for its size.
+                return _Choice(target, "long-context", f"small-model work ({c.small_task}) too long: {why}"), prompt
         return _Choice(rules.local_model, "small-model", f"small-model work ({c.small_task}) stays local", True), None
     if base == "local":
         return _Choice(rules.local_model, "local", "asked for model 'local' (stays local)", local_only=True), None
@@ -165,7 +187,7 @@ def _held_back(choice: _Choice, rules: RoutingRules, state: RoutingState) -> tup
     if rules.is_local(choice.ref):
         return None
     if state.privacy:
-        if state.privacy_escalation == "refuse":
+        if state.privacy_escalation == "refuse" and choice.rule not in UNFLAGGED_RULES:
             raise EscalationRefused(
                 f"privacy mode is on and this request would go to the cloud ({choice.reason}); "
                 'refused because privacy escalation is "refuse"',
@@ -173,7 +195,7 @@ def _held_back(choice: _Choice, rules: RoutingRules, state: RoutingState) -> tup
             )
         return "privacy", f"kept local (privacy mode): {choice.reason}"
     if state.budget_exhausted:
-        if state.budget_action == "refuse":
+        if state.budget_action == "refuse" and choice.rule not in UNFLAGGED_RULES:
             raise EscalationRefused(
                 f"the cloud budget is spent and this request would go to the cloud ({choice.reason}); "
                 'refused because the budget action is "refuse"',

@@ -73,7 +73,7 @@ def explain(
         "tags": sorted(plan.tags),
         "tag_sources": dict(plan.tag_sources),
         "small_task": plan.small_task,
-        "conventions": [{"glob": m.glob, "tag": m.tag, "path": m.path} for m in plan.matches],
+        "conventions": [{"glob": m.glob, "tag": m.tag, "path": m.path, "where": m.where} for m in plan.matches],
         "markers_stripped": list(plan.markers),
         "kept_local": plan.kept_local,
         "budget_kept_local": plan.budget_kept_local,
@@ -107,7 +107,8 @@ def render_text(data: Explanation) -> str:
         lines.append(f"{label:12} {tag}{source}")
     for i, match in enumerate(data.get("conventions", [])):
         label = "conventions" if i == 0 else ""
-        lines.append(f"{label:12} {match['glob']} -> {match['tag']}: {match['path']}")
+        where = f" (in the {match['where']})" if match.get("where") else ""
+        lines.append(f"{label:12} {match['glob']} -> {match['tag']}: {match['path']}{where}")
     if data.get("markers_stripped"):
         lines.append(f"markers      {' '.join(data['markers_stripped'])} (stripped before forwarding)")
     lines.append(

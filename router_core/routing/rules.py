@@ -7,6 +7,7 @@ and a reload makes a new object).
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -37,6 +38,11 @@ class RoutingRules:
     scan_tool_result_chars: int
     small_task_prefixes: tuple[str, ...]
     small_tasks: tuple[tuple[str, str], ...]  # (prefix, task), longest prefix first
+    small_models: tuple[str, ...]  # lower-case parts of client model names
+    # All review signals as one alternation (one pass over the text), or None: off.
+    review_signal: re.Pattern[str] | None
+    review_literal: str  # lower-case text every signal needs ("" none): a cheap pre-check
+    output_reserve: int
     local_context_tokens: int
     default_output_tokens: int
     local_providers: frozenset[str]
@@ -88,6 +94,14 @@ def compile_rules(settings: Settings) -> RoutingRules:
         scan_tool_result_chars=r.scan_tool_result_chars,
         small_task_prefixes=tuple(p for p, _ in small),
         small_tasks=tuple(small),
+        small_models=tuple(m.lower() for m in r.small_models if m),
+        review_signal=(
+            re.compile("|".join(f"(?:{p})" for p in r.review_signals), re.IGNORECASE)
+            if r.review_signals
+            else None
+        ),
+        review_literal="review" if r.review_signals and all("review" in p.lower() for p in r.review_signals) else "",
+        output_reserve=settings.context.output_reserve,
         local_context_tokens=r.local_context_tokens,
         default_output_tokens=settings.context.default_output_tokens,
         local_providers=local_providers,
