@@ -465,11 +465,14 @@ def ollama_base_url(configured: str, env: dict[str, str] | None = None) -> str:
     raw = configured or (env if env is not None else dict(os.environ)).get("OLLAMA_HOST", "")
     if not raw:
         return DEFAULT_OLLAMA
-    scheme, sep, rest = raw.partition("://")
+    # envconfig/config.go Host() in ollama/ollama: no scheme means http on 11434; a written
+    # scheme brings its own default port (http 80, https 443).
+    scheme, sep, rest = raw.strip().partition("://")
+    default_port = {"http": "80", "https": "443"}.get(scheme, "11434") if sep else "11434"
     if not sep:
-        scheme, rest = "http", raw
+        scheme, rest = "http", raw.strip()
     hostport, _, path = rest.partition("/")
-    host, port = hostport, "11434"
+    host, port = hostport, default_port
     if hostport.startswith("["):
         end = hostport.find("]")
         host, tail = hostport[: end + 1], hostport[end + 1 :]

@@ -70,7 +70,11 @@ def test_update_writes_atomically_and_refuses_bad_changes(tmp_path: Path) -> Non
         ("", {}, "http://127.0.0.1:11434"),
         ("", {"OLLAMA_HOST": "0.0.0.0"}, "http://127.0.0.1:11434"),
         ("", {"OLLAMA_HOST": "127.0.0.1:5000"}, "http://127.0.0.1:5000"),
-        ("", {"OLLAMA_HOST": "https://ollama.lan"}, "https://ollama.lan:11434"),
+        # envconfig/config.go Host(): a written scheme brings its default port.
+        ("", {"OLLAMA_HOST": "https://ollama.lan"}, "https://ollama.lan:443"),
+        ("", {"OLLAMA_HOST": "http://ollama.lan"}, "http://ollama.lan:80"),
+        ("", {"OLLAMA_HOST": "https://ollama.lan:8443"}, "https://ollama.lan:8443"),
+        ("", {"OLLAMA_HOST": " ollama.lan "}, "http://ollama.lan:11434"),
         ("", {"OLLAMA_HOST": "[::1]:7000"}, "http://[::1]:7000"),
         ("http://127.0.0.1:9999", {"OLLAMA_HOST": "127.0.0.1:5000"}, "http://127.0.0.1:9999"),
     ],
