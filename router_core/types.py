@@ -31,6 +31,9 @@ class ChatRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     # Filled by routing (issue: routing policy); empty until then.
     tags: frozenset[str] = frozenset()
+    # Small-model work ("title", "compaction", ...) as classify found it; None: an agent turn.
+    # Local providers answer it without thinking: a title needs no chain of thought.
+    small_task: str | None = None
     # The client's own Anthropic Messages body when it spoke that API (`/v1/messages`): an
     # Anthropic upstream sends it on nearly as-is, keeping what the OpenAI shape cannot hold
     # (thinking signatures, the client's cache_control breakpoints, documents).

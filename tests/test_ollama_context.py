@@ -250,3 +250,28 @@ def test_tool_call_ids_are_kept_both_ways(engine: tuple[FakeOllama, str]) -> Non
     sent = fake.state.requests[-1]["messages"]
     assert sent[1]["tool_calls"][0]["id"] == call["id"]
     assert sent[2]["tool_call_id"] == call["id"] and sent[2]["tool_name"] == "read"
+
+
+@pytest.mark.real_model
+@pytest.mark.timeout(600)
+def test_small_model_work_is_answered_without_thinking(engine: tuple[FakeOllama, str]) -> None:
+    """A title request (OpenCode's title agent prompt) to a thinking model: think false."""
+    fake, url = engine
+    with run_hybridge(_settings(url)) as service:
+        response = httpx.post(f"{service.status().base_url}/chat/completions", json={
+            "model": "ollama/tinythinker", "max_tokens": 6,
+            "messages": [{"role": "system", "content": "You are a title generator. You output ONLY a thread title."},
+                         {"role": "user", "content": "fix the login bug"}]}, timeout=300)
+    assert response.status_code == 200, response.text
+    assert fake.state.requests[-1]["think"] is False
+    assert "reasoning_content" not in response.json()["choices"][0]["message"]
+
+
+def test_small_model_work_takes_the_lowest_level_where_thinking_cannot_be_off() -> None:
+    from router_core.providers.ollama_translate import think_value
+
+    caps = ("completion", "thinking")
+    assert think_value({}, None, caps, False, small_task="title") is False
+    assert think_value({}, None, caps, True, small_task="compaction") == "low"  # gpt-oss
+    assert think_value({}, None, ("completion",), False, small_task="title") is None  # no capability: never sent
+    assert think_value({"reasoning_effort": "high"}, None, caps, True) == "high"

@@ -250,7 +250,13 @@ class OllamaProvider:
             num_predict=choice.num_predict,
             keep_alive=keep_alive_value(self._context.keep_alive),
             truncate=await self._truncate_flag(),
-            think=think_value(request.body, request.anthropic_body, capabilities, takes_think_levels(model, shown)),
+            think=think_value(
+                request.body,
+                request.anthropic_body,
+                capabilities,
+                takes_think_levels(model, shown),
+                small_task=request.small_task,
+            ),
         )
         return orjson.dumps(body), _Turn(model, key, request.messages, estimate, choice)
 

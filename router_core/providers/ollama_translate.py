@@ -108,7 +108,12 @@ def to_ollama_messages(messages: list[JSON]) -> list[JSON]:
 
 
 def think_value(
-    body: JSON, anthropic_body: JSON | None, capabilities: tuple[str, ...], levels: bool
+    body: JSON,
+    anthropic_body: JSON | None,
+    capabilities: tuple[str, ...],
+    levels: bool,
+    *,
+    small_task: str | None = None,
 ) -> bool | str | None:
     """Ollama's `think` for a request, or None to leave it out.
 
@@ -116,10 +121,13 @@ def think_value(
     From the client: OpenAI `reasoning_effort` ("none" turns it off), Anthropic `thinking`
     (`{"type": "disabled"}` turns it off; a budget maps to a level). Levels go only to models
     that take them (gpt-oss); others get true/false. Absent: the model's default (thinking
-    models think).
+    models think). Small-model work (titles, compaction) is answered without thinking, or at
+    the lowest level for models that cannot switch it off (gpt-oss).
     """
     if "thinking" not in capabilities:
         return None
+    if small_task is not None:
+        return "low" if levels else False
     effort = body.get("reasoning_effort")
     level: str | None = None
     on: bool | None = None

@@ -306,4 +306,5 @@ def classify(request: ChatRequest, rules: RoutingRules) -> Classification:
     small_task = _small_task(request, heads, rules)
     tags = frozenset(sources)
     request.tags = tags
+    request.small_task = small_task
     return Classification(small_task, tags, sources, matches, tuple(markers))
