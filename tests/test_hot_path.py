@@ -118,8 +118,12 @@ def hybridge(upstream: tuple[FakeOpenAICloud, str], monkeypatch: pytest.MonkeyPa
 def _events(service: RouterService, body: dict[str, Any]) -> tuple[int, list[bytes]]:
     url = f"{service.status().base_url}/chat/completions"
     with httpx.stream("POST", url, json=body, timeout=30) as response:
-        lines = [line.encode() for line in response.iter_lines() if line.startswith("data:")]
-        return response.status_code, lines
+        raw = response.read()
+    if response.status_code == 200 and b"[DONE]" in raw:
+        # An event ends at a blank line: a `[DONE]` without one is never read by a client.
+        assert raw.endswith(b"data: [DONE]\n\n")
+    lines = [line for line in raw.replace(b"\r\n", b"\n").split(b"\n") if line.startswith(b"data:")]
+    return response.status_code, lines
 
 
 def test_an_openai_stream_passes_through_with_the_model_renamed_and_usage_recorded(

@@ -262,7 +262,8 @@ class OpenAICompatProvider:
                         end = _done_end(data)
                         if end >= 0:
                             done = True
-                            data = data[:end]
+                            # The event ends at a blank line: without it the client never reads it.
+                            data = data[:end] if data[:end].endswith(b"\n\n") else data[:end] + b"\n"
                     if b'"error"' in data:
                         failed = self._error_in(data)
                         if failed is not None:
