@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from app.ollama_control import OllamaControlError, PullProgress, pull_model, start_ollama
 from app.settings_form import KeyPath, apply_user_changes
 from router_core.errors import HybridgeError, SettingsError
-from router_core.events import KeptLocal, RequestRecord, StreamProgress
+from router_core.events import KeptLocal, RequestRecord
 from router_core.inventory.context import TruncationWarning
 from router_core.inventory.machine import InventorySnapshot
 from router_core.inventory.ollama_inventory import OllamaStatus
@@ -72,7 +72,6 @@ class RouterBridge(QObject):
     service_failed = Signal(str)
     # Core events, re-emitted in the GUI thread.
     request_finished = Signal(object)  # RequestRecord
-    stream_progress = Signal(object)  # StreamProgress
     ledger_entry = Signal(object)  # LedgerEntry
     live_stats = Signal(object)  # LiveSnapshot
     budget_alert = Signal(object)  # BudgetAlert
@@ -232,7 +231,6 @@ class RouterBridge(QObject):
     def _connect(self, service: RouterService) -> None:
         events = service.events
         events.request_finished.connect(self._on_request_finished)
-        events.stream_progress.connect(self._on_stream_progress)
         events.ledger_entry.connect(self._on_ledger_entry)
         events.live_stats.connect(self._on_live_stats)
         events.budget_alert.connect(self._on_budget_alert)
@@ -326,9 +324,6 @@ class RouterBridge(QObject):
             # The local server may have gone away: look now rather than at the next poll.
             self.refresh_inventory()
 
-    def _on_stream_progress(self, progress: StreamProgress) -> None:
-        self._post(lambda: self.stream_progress.emit(progress))
-
     def _on_ledger_entry(self, entry: LedgerEntry) -> None:
         self._post(lambda: self.ledger_entry.emit(entry))
 
@@ -358,7 +353,8 @@ class RouterBridge(QObject):
             self.live_stats.emit(snapshot)
 
     def _read_live(self) -> None:
-        """The ledger's live figures (in memory: a lock and a short list), once a second."""
+        """The ledger's live figures, once a second: this samples the running streams' counters
+        (nothing is posted per chunk), a lock and a short list."""
         runtime = self._service.runtime if self._service else None
         ledger = runtime.ledger if runtime is not None else None
         if ledger is not None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
+import psutil
 
 from bench.services import Service
 from bench.wire import Connection, Response, WireError, content_events, stream_failed
@@ -203,3 +204,62 @@ async def request_rate(target: Service, concurrency: int, seconds: float) -> Rat
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def cpu_seconds(target: Service) -> float:
+    """User + system CPU time of the target's process tree so far."""
+    total = 0.0
+    for proc in target.tree():
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+@dataclass
+class CpuCost:
+    """CPU the router itself spends (its process, not the client's or the upstream's)."""
+
+    target: str
+    per_chunk_us: list[float] = field(default_factory=list)  # one figure per stream
+    per_request_ms: list[float] = field(default_factory=list)  # one figure per batch of requests
+
+
+async def cpu_cost(target: Service, chunks: int, rounds: int, requests: int) -> CpuCost:
+    """CPU per streamed chunk (0 ms pace) and per non-streaming request, one at a time.
+
+    The ledger writes after the last byte, off the loop: each figure waits for the process to
+    go quiet again (CPU unchanged over 0.2 s, at most 2 s) so a row's write is counted.
+    """
+    out = CpuCost(target.name)
+    conn = Connection("127.0.0.1", target.port)
+
+    async def settled() -> float:
+        before = cpu_seconds(target)
+        for _ in range(10):
+            await asyncio.sleep(0.2)
+            now = cpu_seconds(target)
+            if now - before < 0.002:
+                return now
+            before = now
+        return before
+
+    try:
+        await _post(conn, target, body(target, "synth", 50, True))
+        for _ in range(rounds):
+            start = await settled()
+            response = await _post(conn, target, body(target, "synth", chunks, True), limit_s=300)
+            got = len(content_events(response))
+            spent = await settled() - start
+            out.per_chunk_us.append(spent / max(got, 1) * 1e6)
+            start = await settled()
+            payload = body(target, "synth", 16, False)
+            for _ in range(requests):
+                await _post(conn, target, payload)
+            spent = await settled() - start
+            out.per_request_ms.append(spent / requests * 1e3)
+    finally:
+        conn.close()
+    return out

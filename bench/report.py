@@ -53,10 +53,19 @@ NOTES = {
     "throughput": (
         "Throughput at 0 ms pace: the synthetic upstream writes chunks back to back (over 100,000 a "
         "second, hundreds of times any model's decode speed) and the client does almost nothing per "
-        "chunk, while Hybridge reads, parses, renames and re-encodes each chunk and writes it with one "
-        "system call (35–40 % of its per-chunk cost, see *Profile*), sharing two cores with the "
-        "upstream and the client. At paced rates the stream is not slowed: see the 20 ms gap column, "
-        "the 256-stream run and the real llama-server's decode ratio."
+        "chunk; an OpenAI client's stream now passes through as bytes (a write per socket read, the "
+        "model name rewritten by one regex pass), so what is left is one more process on the two "
+        "shared cores. At paced rates the stream is not slowed: see the 20 ms gap column, the "
+        "256-stream run and the real llama-server's decode ratio."
+    ),
+    "ledger_cost": (
+        "Ledger on vs off: the rows are written a batch per transaction by the ledger's thread, and "
+        "streams feed it no events; what remains is each row's pricing and its share of the GIL, "
+        "which shows under load on two shared cores."
+    ),
+    "rate_32": (
+        "Requests/s at concurrency 32: bounded by one Python process's CPU per request (see *CPU per "
+        "chunk and per request*) on cores shared with the client, the upstream and other work."
     ),
     "one_for_one": "Chunks one for one: a stream lost or merged chunks; see the chunk counts in the table.",
     "streams_256": (
@@ -149,13 +158,13 @@ def targets(results: dict[str, Any]) -> list[Target]:
     lat, ttft = results["latency"], results["ttft"]
     out = [
         Target("latency_p50", "added latency p50 (no streaming, concurrency 1)", None, "", "≤ 0.5 ms"),
-        Target("latency_p99", "added latency p99", None, "", "≤ 3 ms"),
+        Target("latency_p99", "added latency p99", None, "", "≤ 2 ms"),
         Target("ttft_p50", "added time to first token p50", None, "", "≤ 0.5 ms"),
         Target("ttft_p99", "added time to first token p99", None, "", "≤ 3 ms"),
     ]
     for target, values, q, goal in (
         (out[0], lat, 0.5, 0.0005),
-        (out[1], lat, 0.99, 0.003),
+        (out[1], lat, 0.99, 0.002),
         (out[2], ttft, 0.5, 0.0005),
         (out[3], ttft, 0.99, 0.003),
     ):
@@ -186,9 +195,33 @@ def targets(results: dict[str, Any]) -> list[Target]:
         Target(
             "throughput",
             "throughput at 0 ms pace vs direct",
-            None if math.isnan(ratio) else ratio >= 0.99,
+            None if math.isnan(ratio) else ratio >= 0.9,
             f"{ratio:.2f}×",
-            "≥ 0.99×",
+            "≥ 0.9× (ledger on)",
+        )
+    )
+    on, off = _throughput(results, HYBRIDGE), _throughput(results, HYBRIDGE_NO_LEDGER)
+    rate_on, rate_off = _rate(results, HYBRIDGE)[0], _rate(results, HYBRIDGE_NO_LEDGER)[0]
+    ledger = [on / off if off else float("nan"), rate_on / rate_off if rate_off else float("nan")]
+    out.append(
+        Target(
+            "ledger_cost",
+            "ledger on vs ledger off (chunks/s, requests/s)",
+            None if any(math.isnan(r) for r in ledger) else all(r >= 0.95 for r in ledger),
+            f"{ledger[0]:.2f}×, {ledger[1]:.2f}×",
+            "≥ 0.95× both",
+        )
+    )
+    direct_rps = _rate(results, DIRECT)[0]
+    out.append(
+        Target(
+            "rate_32",
+            "requests/s at concurrency 32 (ledger on)",
+            None if math.isnan(rate_on) else rate_on >= 2 * 1582,
+            f"{rate_on:,.0f} ({rate_on / direct_rps:.2f}× direct's {direct_rps:,.0f})"
+            if direct_rps
+            else f"{rate_on:,.0f}",
+            "≥ 3,164 (2× 1,582)",
         )
     )
     ok = _one_for_one(results, HYBRIDGE)
@@ -224,6 +257,22 @@ def targets(results: dict[str, Any]) -> list[Target]:
         )
     )
     return out
+
+
+def _cpu_table(results: dict[str, Any]) -> list[str]:
+    """CPU of the router's own process per streamed chunk and per request (median of runs)."""
+    rows = results.get("cpu") or []
+    if not rows:
+        return []
+    lines = [
+        "| router process | CPU per streamed chunk (0 ms pace) | CPU per non-streaming request |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        chunk = statistics.median(row["per_chunk_us"]) if row["per_chunk_us"] else float("nan")
+        request = statistics.median(row["per_request_ms"]) if row["per_request_ms"] else float("nan")
+        lines.append(f"| {row['target']} | {chunk:.1f} µs | {request:.3f} ms |")
+    return lines
 
 
 def _tick(met: bool | None) -> str:
@@ -486,7 +535,7 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
     missed = [t for t in ts if t.met is False]
     if missed:
         lines += ["### Why targets were missed", ""]
-        lines += [f"- {NOTES[t.key]}" for t in missed]
+        lines += [f"- {NOTES.get(t.key, t.label)}" for t in missed]
         lines.append("")
     lines += [
         "## Requests, one at a time",
@@ -508,6 +557,18 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
         f"![requests per second]({folder}/{images['rate']})",
         "",
     ]
+    cpu = _cpu_table(results)
+    if cpu:
+        lines += [
+            "## CPU per chunk and per request",
+            "",
+            "User + system CPU time of the `hybridge serve` process (not the client's or the upstream's)",
+            "over streams of the throughput run's length and runs of non-streaming requests, one at a",
+            "time, each figure taken after the process went quiet again (so the ledger's write counts).",
+            "",
+            *cpu,
+            "",
+        ]
     decode = results.get("decode")
     if decode and decode["direct"] and decode["Hybridge"]:
         d, h = statistics.median(decode["direct"]), statistics.median(decode["Hybridge"])

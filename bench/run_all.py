@@ -114,6 +114,12 @@ async def request_figures(targets: list[Service], args: argparse.Namespace, resu
             rate = await measure.request_rate(target, 32, args.rate_seconds)
             results["rate"].append({**dataclasses.asdict(rate), "per_second": rate.per_second})
             await asyncio.sleep(1.0)
+    results["cpu"] = []
+    for target in targets:
+        if target.name in (report.HYBRIDGE, report.HYBRIDGE_NO_LEDGER):
+            log(f"CPU per chunk and per request of {target.name}'s process")
+            cost = await measure.cpu_cost(target, args.chunks, 3, args.cpu_requests)
+            results["cpu"].append(dataclasses.asdict(cost))
 
 
 async def decode_ratio(via: Service, llama: LlamaServer, rounds: int = 5) -> dict[str, list[float]]:
@@ -167,6 +173,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stream-chunks", type=int, default=100, help="chunks per concurrent stream")
     parser.add_argument("--concurrent-rounds", type=int, default=2)
     parser.add_argument("--rate-seconds", type=float, default=5.0, help="length of each requests/s run")
+    parser.add_argument("--cpu-requests", type=int, default=300, help="requests per CPU-per-request figure")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     parser.add_argument("--classify-iterations", type=int, default=5000, help="timed calls per round (5 rounds)")
@@ -180,6 +187,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.requests, args.chunks, args.rounds, args.concurrent_rounds = 60, 1000, 2, 1
         args.rate_seconds, args.idle_seconds, args.soak_seconds, args.classify_iterations = 2.0, 10.0, 30.0, 1000
+        args.cpu_requests = 100
     return args
 
 

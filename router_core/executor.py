@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from router_core.errors import HybridgeError, NoRoute, UpstreamError
 from router_core.providers.base import Provider
 from router_core.routing.cooldowns import Cooldowns
 from router_core.routing.plan import Candidate, RoutePlan
-from router_core.types import ChatRequest, ChunkStream, Completion, StreamPart
+from router_core.types import ChatRequest, Completion, StreamPart
 
 T = TypeVar("T")
 
@@ -22,9 +22,15 @@ class OpenStream:
     """A stream whose first part has arrived: from here on there is no fallback."""
 
     candidate: Candidate
-    first: StreamPart
-    rest: ChunkStream
+    # An OpenAI chunk dict or a Usage; for a pass-through stream, (bytes, events) or a Usage.
+    first: StreamPart | tuple[bytes, int]
+    rest: AsyncGenerator[Any, None]
     fallbacks: list[str] = field(default_factory=list)
+
+    @property
+    def raw(self) -> bool:
+        """The upstream's bytes pass through (see OpenAICompatProvider.stream_raw)."""
+        return isinstance(self.first, tuple)
 
 
 class PlanFailed(UpstreamError):
@@ -128,9 +134,15 @@ class Executor:
 
         return await self._run(plan, call)
 
-    async def open_stream(self, plan: RoutePlan, request: ChatRequest) -> OpenStream:
-        async def call(candidate: Candidate, provider: Provider) -> tuple[StreamPart, ChunkStream]:
-            parts = provider.stream(request, candidate.model)
+    async def open_stream(self, plan: RoutePlan, request: ChatRequest, *, raw: bool = False) -> OpenStream:
+        """The first candidate whose stream starts. `raw`: the client reads OpenAI's own
+        dialect, so a provider that can (`stream_raw`) passes its upstream's bytes through."""
+
+        async def call(candidate: Candidate, provider: Provider) -> tuple[Any, AsyncGenerator[Any, None]]:
+            passthrough = getattr(provider, "stream_raw", None) if raw else None
+            parts: AsyncGenerator[Any, None] = (
+                passthrough(request, candidate.model) if passthrough else provider.stream(request, candidate.model)
+            )
             try:
                 return await anext(parts), parts
             except BaseException:

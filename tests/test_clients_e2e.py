@@ -113,9 +113,9 @@ async def test_opencode_configured_by_hybridge_runs_on_the_local_model(
     assert written["model"] == "hybridge/auto" and written["small_model"] == "hybridge/local"
     local = written["provider"]["hybridge"]["models"]["local"]
     # The local window is the inventory's figure for this machine (the test model's own
-    # maximum, 32,768, when the machine holds that much), and the test model lists no
-    # 'tools' capability, so OpenCode is told it cannot call tools (observed: OpenCode
-    # 1.18.33 `run` still sends its tools then).
+    # maximum, 32,768, when the machine holds that much). The engine's model lists the
+    # 'tools' capability (OpenCode's agent turns carry tools, and Ollama refuses tools to a
+    # model without it), so OpenCode is told the local model calls tools.
     inventory = Inventory(make_settings(data))
     try:
         snapshot = await inventory.refresh()
@@ -123,7 +123,8 @@ async def test_opencode_configured_by_hybridge_runs_on_the_local_model(
         await inventory.aclose()
     assert local["limit"]["context"] == snapshot.usable_context("ollama", LOCAL_MODEL) > 0
     assert local["limit"]["output"] == int(MAX_OUTPUT)
-    assert local["tool_call"] is False
+    assert local["tool_call"] is ("tools" in fake_ollama.state.models[LOCAL_MODEL].capabilities)
+    assert local["tool_call"] is True
 
     rows = ledger_rows(tmp_path / "ledger.sqlite3")
     title = [r for r in rows if r["requested_model"] == "local"]

@@ -1,8 +1,11 @@
 """Live figures: tokens/sec over the last 10 s and per active stream, TTFT, active streams.
 
-Fed from the router's events in the event loop's thread, so each update is a few list
-operations under a lock. A streamed chunk counts as one token (engines send about one a
-chunk); a whole answer's output tokens count when it arrives.
+Streams are sampled, not followed: each running stream bumps plain counters on its
+LiveStream (router_core/events.py) and this module reads them when a snapshot is taken
+(the ledger's publisher, about once a second, and the tray's 1 s refresh), so a chunk costs
+the router nothing here. Finished requests arrive as events (a few list operations under a
+lock). A streamed chunk counts as one token (engines send about one a chunk); a whole
+answer's output tokens count when it arrives.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from router_core.events import RequestRecord, StreamProgress
+from router_core.events import LiveStream, LiveStreams, RequestRecord, StreamProgress
 
 WINDOW_S = 10.0
 TTFT_KEEP = 20
@@ -91,8 +94,11 @@ class _Stream:
 
 
 class LiveStats:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, streams: LiveStreams | None = None) -> None:
         self._clock = clock
+        self._live = streams
+        # Chunks of each sampled stream already counted in `_tokens`.
+        self._seen: dict[str, int] = {}
         self._tokens: deque[tuple[float, int, bool]] = deque()  # (at, tokens, local)
         self._streams: dict[str, _Stream] = {}
         self._ttfts: deque[float] = deque(maxlen=TTFT_KEEP)
@@ -127,6 +133,26 @@ class LiveStats:
             if not record.streamed and record.usage.output_tokens:
                 self._tokens.append((now, record.usage.output_tokens, record.route == "local"))
 
+    def _sample(self, now: float) -> list[LiveStream]:
+        """Fold the counters' new chunks into the window; the streams running now.
+        Called under the lock."""
+        if self._live is None:
+            return []
+        running = self._live.running()
+        seen = self._seen
+        for stream in [*self._live.take_ended(), *running]:
+            before = seen.get(stream.request_id, 0)
+            chunks = stream.chunks
+            if chunks > before:
+                self._version += 1
+                self._tokens.append((now, chunks - before, stream.route == "local"))
+                seen[stream.request_id] = chunks
+        if len(seen) > len(running):
+            ids = {s.request_id for s in running}
+            for rid in [rid for rid in seen if rid not in ids]:
+                del seen[rid]
+        return running
+
     @property
     def version(self) -> int:
         """Changes whenever an event arrived (the publisher emits only then, or while busy)."""
@@ -136,17 +162,21 @@ class LiveStats:
         """(request id, first chunk, now) of every local stream still running (to share GPU energy)."""
         now = self._now()
         with self._lock:
-            return [(rid, s.first_at, now) for rid, s in self._streams.items() if s.route == "local"]
+            sampled = [(s.request_id, s.first_at, now) for s in self._sample(now) if s.route == "local" and s.chunks]
+            return sampled + [(rid, s.first_at, now) for rid, s in self._streams.items() if s.route == "local"]
 
     def busy(self) -> bool:
         """Streams are running or tokens are still inside the window."""
         now = self._now()
         with self._lock:
-            return bool(self._streams) or bool(self._tokens and self._tokens[-1][0] > now - WINDOW_S)
+            if self._sample(now) or self._streams:
+                return True
+            return bool(self._tokens and self._tokens[-1][0] > now - WINDOW_S)
 
     def snapshot(self, today: PeriodFigures, month: PeriodFigures, electricity_measured: bool) -> LiveSnapshot:
         now = self._now()
         with self._lock:
+            running = self._sample(now)
             while self._tokens and self._tokens[0][0] <= now - WINDOW_S:
                 self._tokens.popleft()
             local = sum(n for _, n, is_local in self._tokens if is_local)
@@ -162,6 +192,16 @@ class LiveStats:
                     running_s=now - s.first_at,
                 )
                 for rid, s in self._streams.items()
+            ) + tuple(
+                StreamRate(
+                    request_id=s.request_id,
+                    route=s.route,
+                    model=s.model,
+                    tokens=s.chunks,
+                    tokens_per_second=(s.chunks - 1) / (s.last_at - s.first_at) if s.last_at > s.first_at else None,
+                    running_s=now - s.first_at if s.chunks else 0.0,
+                )
+                for s in running
             )
             ttfts = sorted(self._ttfts)
             last = self._ttfts[-1] if self._ttfts else None

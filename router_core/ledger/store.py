@@ -1,9 +1,10 @@
-"""Writes to the ledger: request rows (each its own transaction) and ratings."""
+"""Writes to the ledger: request rows (a batch in one transaction) and ratings."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import Literal
 
 from router_core.ledger.entry import LedgerEntry
@@ -21,32 +22,41 @@ INSERT OR IGNORE INTO requests (
 """
 
 
-def insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
-    """Insert one row and its tags in one transaction: after a crash it is there whole or not at all."""
+def _row(entry: LedgerEntry) -> tuple[object, ...]:
     r, c, u = entry.record, entry.costing, entry.record.usage
     b = c.baseline_usage
+    return (
+        r.request_id, r.started_at, r.client, r.session, r.api, r.requested_model, r.route, r.reason,
+        r.provider, r.model, int(r.streamed), r.outcome, r.error_kind, "; ".join(r.fallbacks),
+        u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens,
+        r.ttft_s, r.duration_s, entry.decode_tps, c.cost_usd, c.price_key, c.baseline_model,
+        c.baseline_cost_usd, c.energy_wh, c.energy_cost_usd, c.savings_usd,
+        c.price_note, b.input_tokens if b else None, b.cache_read_tokens if b else None,
+        b.cache_write_tokens if b else None, int(c.energy_estimated),
+    )  # fmt: skip
+
+
+def insert_entries(conn: sqlite3.Connection, entries: Sequence[LedgerEntry]) -> None:
+    """Insert rows and their tags in one transaction: after a crash the batch is there whole
+    or not at all (so a kill loses at most the rows in flight, never half a row)."""
+    if not entries:
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(
-            _INSERT,
-            (
-                r.request_id, r.started_at, r.client, r.session, r.api, r.requested_model, r.route, r.reason,
-                r.provider, r.model, int(r.streamed), r.outcome, r.error_kind, "; ".join(r.fallbacks),
-                u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens,
-                r.ttft_s, r.duration_s, entry.decode_tps, c.cost_usd, c.price_key, c.baseline_model,
-                c.baseline_cost_usd, c.energy_wh, c.energy_cost_usd, c.savings_usd,
-                c.price_note, b.input_tokens if b else None, b.cache_read_tokens if b else None,
-                b.cache_write_tokens if b else None, int(c.energy_estimated),
-            ),
-        )  # fmt: skip
+        conn.executemany(_INSERT, [_row(entry) for entry in entries])
         conn.executemany(
             "INSERT OR IGNORE INTO request_tags (request_id, tag) VALUES (?, ?)",
-            [(r.request_id, tag) for tag in sorted(r.tags)],
+            [(e.record.request_id, tag) for e in entries for tag in sorted(e.record.tags)],
         )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
+    """Insert one row and its tags in one transaction."""
+    insert_entries(conn, [entry])
 
 
 def last_response(conn: sqlite3.Connection, session: str | None) -> str | None:

@@ -6,7 +6,8 @@ upstream's and usage asked for; chunks come back as they arrive.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -49,6 +50,33 @@ def usage_from_openai(data: Mapping[str, Any] | None, timings: Mapping[str, Any]
 
 
 _DONE: JSON = {}  # the `[DONE]` line (compared by identity)
+
+# Pass-through (stream_raw): a batch of the upstream's bytes, whole lines only, with how
+# many events it holds; then exactly one Usage.
+RawPart = tuple[bytes, int] | Usage
+RawStream = AsyncGenerator[RawPart, None]
+# A JSON `"model": "..."` member. Text inside a string value has its quotes escaped (\"),
+# so this matches keys only.
+_MODEL_MEMBER = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
+_DONE_LINE = b"data: [DONE]"
+
+
+def _null_usages(data: bytes) -> int:
+    return data.count(b'"usage":null') + data.count(b'"usage": null')
+
+
+def _done_end(data: bytes) -> int:
+    """Where the `data: [DONE]` line ends in `data` (after its line break), or -1."""
+    start = 0
+    while (at := data.find(b"[DONE]", start)) >= 0:
+        line_start = data.rfind(b"\n", 0, at) + 1
+        line_end = data.find(b"\n", at)
+        line_end = len(data) if line_end < 0 else line_end
+        line = data[line_start:line_end]
+        if line.startswith(b"data:") and line[5:].strip() == b"[DONE]":
+            return min(line_end + 1, len(data))
+        start = at + 6
+    return -1
 
 
 async def sse_lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
@@ -99,10 +127,23 @@ class OpenAICompatProvider:
         # What build_request would work out again for every request (the merged URL, timeouts).
         self._chat_url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
         self._timeout = self._client.timeout.as_dict()
+        self._merged: dict[tuple[tuple[str, str], ...], list[tuple[str, str]]] = {}
 
     async def _post(self, body: JSON, headers: Mapping[str, str]) -> httpx.Response:
-        merged = self._client.headers.copy()  # the client's defaults (user-agent, accept-encoding...)
-        merged.update(self._headers(headers))
+        merged: httpx.Headers | list[tuple[str, str]]
+        if self._key is None:
+            # No key to read: the same headers every time, merged once (header building was a
+            # tenth of a local request's CPU).
+            key = tuple(headers.items())
+            cached = self._merged.get(key)
+            if cached is None:
+                built = self._client.headers.copy()
+                built.update(headers)
+                cached = self._merged[key] = list(built.multi_items())
+            merged = cached
+        else:
+            merged = self._client.headers.copy()  # the client's defaults (user-agent, accept-encoding...)
+            merged.update(self._headers(headers))
         request = httpx.Request(
             "POST", self._chat_url, content=orjson.dumps(body), headers=merged, extensions={"timeout": self._timeout}
         )
@@ -190,6 +231,102 @@ class OpenAICompatProvider:
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         yield usage if usage is not None else Usage()
+
+    async def stream_raw(self, request: ChatRequest, model: str) -> RawStream:
+        """The same stream for a client that speaks OpenAI's dialect too: the upstream's
+        event bytes forwarded as they arrive, a batch per socket read cut at the last line
+        break (so no event is split), with only the model name rewritten (one regex pass
+        over the batch, no JSON decoding). Lines are decoded only where a byte search says
+        they matter: the usage chunk (read for the ledger) and an error event (raised as in
+        `stream`, so a broken stream is still seen). Ends at `[DONE]`; an upstream that
+        ends without it gets a usage chunk and `[DONE]` written for it, as `stream` does.
+        """
+        model_member = b'"model":' + orjson.dumps(f"{self.name}/{model}").replace(b"\\", b"\\\\")
+        usage: Usage | None = None
+        try:
+            body = self._body(request, model, True)
+            response = await self._post(body, {"content-type": "application/json", "accept": "text/event-stream"})
+            try:
+                if response.status_code >= 300:  # a redirect is never followed: an error too
+                    raise self._status_error(response.status_code, await response.aread(), response.headers)
+                done = False
+                rest = b""
+                async for piece in response.aiter_bytes():
+                    if b"\r" in piece:
+                        piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                    data = rest + piece
+                    cut = data.rfind(b"\n") + 1
+                    if not cut:
+                        rest = data
+                        continue
+                    data, rest = data[:cut], data[cut:]
+                    if b"[DONE]" in data:
+                        end = _done_end(data)
+                        if end >= 0:
+                            done = True
+                            # The event ends at a blank line: without it the client never reads it.
+                            data = data[:end] if data[:end].endswith(b"\n\n") else data[:end] + b"\n"
+                    if b'"error"' in data:
+                        failed = self._error_in(data)
+                        if failed is not None:
+                            good, exc = failed
+                            if good:  # what came before the error still goes out first
+                                yield _MODEL_MEMBER.sub(model_member, good), good.count(b"data:")
+                            raise exc
+                    if b'"usage"' in data and data.count(b'"usage"') > _null_usages(data):
+                        usage = self._raw_usage(data) or usage
+                    if b'"model"' in data:
+                        data = _MODEL_MEMBER.sub(model_member, data)
+                    yield data, data.count(b"data:") - (1 if done else 0)
+                    if done:
+                        break
+                if not done and rest.strip():  # a last line without its line break
+                    chunk = self._chunk(rest)
+                    if chunk is _DONE:
+                        yield rest + b"\n\n", 0
+                        done = True
+                    elif chunk is not None:
+                        usage = self._raw_usage(rest) or usage
+                        yield _MODEL_MEMBER.sub(model_member, rest) + b"\n\n", 1
+                if not done:
+                    final: JSON = {
+                        "object": "chat.completion.chunk",
+                        "model": f"{self.name}/{model}",
+                        "choices": [],
+                        "usage": (usage or Usage()).to_openai(),
+                    }
+                    yield b"data: " + orjson.dumps(final) + b"\n\n" + _DONE_LINE + b"\n\n", 0
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, exc) from None
+        yield usage if usage is not None else Usage()
+
+    def _error_in(self, data: bytes) -> tuple[bytes, UpstreamError] | None:
+        """The bytes before the batch's error event, and the error; None when it has none."""
+        at = 0
+        for line in data.split(b"\n"):
+            try:
+                self._chunk(line)
+            except UpstreamError as exc:
+                return data[:at], exc
+            at += len(line) + 1
+        return None
+
+    def _raw_usage(self, data: bytes) -> Usage | None:
+        """Usage from the batch's usage chunk, if it has one (OpenAI writes `"usage":null`
+        in every chunk before the last)."""
+        found: Usage | None = None
+        for line in data.split(b"\n"):
+            if b'"usage"' not in line or not line.startswith(b"data:") or _null_usages(line):
+                continue
+            chunk = self._chunk(line)
+            if chunk is None or chunk is _DONE:
+                continue
+            raw = chunk.get("usage")
+            if isinstance(raw, dict):
+                found = usage_from_openai(raw, chunk.get("timings"))
+        return found
 
     def _chunk(self, line: bytes) -> JSON | None:
         """The chunk a `data:` line carries; None for other lines, _DONE for `[DONE]`."""

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Literal, Protocol
 
@@ -24,12 +25,13 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from router_core.errors import HybridgeError, UpstreamError
-from router_core.events import Outcome, RequestRecord, StreamProgress
+from router_core.events import LiveStream, Outcome, RequestRecord
 from router_core.executor import PlanFailed
 from router_core.inflight import InFlightRequest
 from router_core.routing.plan import Candidate, RoutePlan
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_body, openai_error_response
+from router_core.server.ready import Thrown, step
 from router_core.types import JSON, ChatRequest, Completion, Usage
 
 SSE_HEADERS = [
@@ -173,6 +175,7 @@ class RoutedChat:
         # The last byte went out: a disconnect after it is the connection closing, not a cancel.
         self.response_done = False
         self.tracked: InFlightRequest | None = None
+        self.live: LiveStream | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Plain asyncio rather than an anyio task group: anyio formats the task's repr on
@@ -281,7 +284,8 @@ class RoutedChat:
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
     async def _stream(self, send: Send) -> None:
-        opened = await self.runtime.executor.open_stream(self.plan, self.request)
+        # An OpenAI client: an OpenAI-compatible upstream's bytes pass straight through.
+        opened = await self.runtime.executor.open_stream(self.plan, self.request, raw=self.encoder.api == "openai")
         self.candidate, self.fallbacks = opened.candidate, opened.fallbacks
         if self.tracked is not None:
             self.tracked.route = self.candidate.route
@@ -290,27 +294,82 @@ class RoutedChat:
             self.candidate, self.plan, self.request_id, self.fallbacks
         )
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        encoder = self.encoder.stream(self.candidate.id, self.started_at, self.request_id)
-        progress = self.runtime.events.stream_progress
+        # Live figures: counters on the stream, read by the ledger's sampler on its timer.
+        self.live = self.runtime.events.streams.open(self.request_id, self.candidate.route, self.candidate.id)
         async with aclosing(opened.rest) as rest:
-            part: Any = opened.first
-            while True:
-                if isinstance(part, Usage):
-                    self.usage = part
-                    break
-                if self.ttft is None:
-                    self.ttft = time.perf_counter() - self.t0
-                self.chunks += 1
-                data = encoder.chunk(part)
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                if progress:
-                    progress.emit(StreamProgress(self.request_id, self.candidate.route, self.candidate.id, self.chunks))
+            if opened.raw:
+                await self._pass_through(opened.first, rest, send)
+            else:
+                await self._translate(opened.first, rest, send)
+
+    async def _pass_through(self, part: Any, rest: AsyncGenerator[Any, None], send: Send) -> None:
+        """The upstream's event bytes, a write per socket read; the provider ends them."""
+        live = self.live
+        assert live is not None
+        self.ttft = time.perf_counter() - self.t0
+        while not isinstance(part, Usage):
+            data, events = part
+            self.chunks += events
+            live.add(events)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            try:
+                part = await anext(rest)
+            except StopAsyncIteration:
+                part = Usage()
+        self.usage = part
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _translate(self, part: Any, rest: AsyncGenerator[Any, None], send: Send) -> None:
+        """Chunks through the client's encoder: what the upstream already delivered is
+        encoded and written together, in one write (see ready.py)."""
+        live = self.live
+        assert live is not None and self.candidate is not None
+        encoder = self.encoder.stream(self.candidate.id, self.started_at, self.request_id)
+        if not isinstance(part, Usage):
+            self.ttft = time.perf_counter() - self.t0
+        out: list[bytes] = []
+        count = 0
+        while True:
+            if isinstance(part, Usage):
+                self.usage = part
+                break
+            count += 1
+            data = encoder.chunk(part)
+            if data:
+                out.append(data)
+            try:
+                part, pending = step(rest)
+            except StopAsyncIteration:
+                break
+            except BaseException:
+                if out:  # what came before a mid-stream failure still reaches the client
+                    self.chunks += count
+                    live.add(count)
+                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+                raise
+            if pending is None:
+                continue  # already there: into the same write
+            if out:
+                self.chunks += count
+                live.add(count)
+                count = 0
+                body = out[0] if len(out) == 1 else b"".join(out)
+                out = []
                 try:
-                    part = await anext(rest)
-                except StopAsyncIteration:
-                    break
-        await send({"type": "http.response.body", "body": encoder.finish(self.usage), "more_body": False})
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                except BaseException as exc:
+                    # The iterator is half-way through its next step: let it clean up first.
+                    with contextlib.suppress(BaseException):
+                        await Thrown(pending, exc)
+                    raise
+            try:
+                part = await pending
+            except StopAsyncIteration:
+                break
+        self.chunks += count
+        live.add(count)
+        out.append(encoder.finish(self.usage))
+        await send({"type": "http.response.body", "body": b"".join(out), "more_body": False})
 
     def _finish(self) -> None:
         if self.outcome in ("cancelled", "interrupted") and self.usage.output_tokens == 0:
@@ -339,11 +398,9 @@ class RoutedChat:
             messages=self.request.messages,
             tools=self.request.tools,
         )
+        if self.live is not None:
+            self.runtime.events.streams.close(self.live)
         self.runtime.events.request_finished.emit(record)
-        if self.request.stream and self.candidate is not None:
-            self.runtime.events.stream_progress.emit(
-                StreamProgress(self.request_id, self.candidate.route, self.candidate.id, self.chunks, done=True)
-            )
 
 
 async def _no_receive() -> Message:

@@ -1,0 +1,225 @@
+"""The hot path's bookkeeping (issue 21): live figures sampled from stream counters, ledger
+rows written a batch per transaction, OpenAI-dialect streams passed through as bytes, and
+translated streams writing what already arrived in one send."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from router_core.events import RouterEvents
+from router_core.ledger import schema, store
+from router_core.ledger.recorder import Ledger
+from router_core.server.ready import Thrown, step
+from router_core.service import RouterService
+from router_core.types import Usage
+from tests.fakes.fake_openai_cloud import API_KEY, FakeOpenAICloud, Reply
+from tests.support.clouds import Records, cloud_settings, fake_openai_cloud, reset
+from tests.support.servers import make_settings, run_hybridge
+from tests.test_ledger_units import Collect, FixedPower, record
+
+# -- live figures: counters, sampled --------------------------------------------------------
+
+
+def test_live_figures_come_from_the_stream_counters_and_count_each_chunk_once(tmp_path: Path) -> None:
+    events = RouterEvents()
+    snapshots = Collect()
+    events.live_stats.connect(snapshots.add)
+    ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=FixedPower(200.0),
+                    publish_interval_s=0.05).start()  # fmt: skip
+    start = time.time()
+    stream = events.streams.open("req_c", "local", "ollama/m")
+    for _ in range(30):
+        stream.add(1)  # what routed.py does per write: no event, two attribute updates
+    deadline = time.monotonic() + 5
+    while not any(getattr(s, "active_streams", 0) for s in snapshots.items) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    running = next(s for s in snapshots.items if getattr(s, "active_streams", 0))
+    # 30 chunks over the 10 s window: 3 tokens/s, and the stream is listed with its 30.
+    assert running.local_tokens_per_second == pytest.approx(3.0)
+    assert [(s.request_id, s.tokens) for s in running.streams] == [("req_c", 30)]
+    stream.add(10)  # the last write, then the stream ends before the sampler looks again
+    events.streams.close(stream)
+    events.request_finished.emit(
+        record(request_id="req_c", route="local", provider="ollama", model="m", started_at=start,
+               duration_s=time.time() - start, usage=Usage(input_tokens=5, output_tokens=40))
+    )  # fmt: skip
+    assert ledger.wait_written(1) and ledger.flush()
+    after = ledger.snapshot()
+    # Its last 10 count once (40 in the window, 4/s), and it is no longer listed.
+    assert after.active_streams == 0 and after.local_tokens_per_second == pytest.approx(4.0)
+    assert ledger.snapshot().local_tokens_per_second == pytest.approx(4.0)
+    ledger.close()
+
+
+# -- ledger: a batch per transaction ----------------------------------------------------------
+
+
+def test_a_burst_of_records_is_written_in_batches_and_every_row_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    insert = store.insert_entries
+
+    def counted(conn: Any, entries: Any) -> None:
+        batches.append(len(entries))
+        insert(conn, entries)
+
+    monkeypatch.setattr(store, "insert_entries", counted)
+    events = RouterEvents()
+    ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=None).start()
+    for i in range(2000):
+        events.request_finished.emit(record(request_id=f"req-{i}", tags=frozenset({"a", "b"})))
+    assert ledger.wait_written(2000, timeout=60) and ledger.flush()
+    ledger.close()
+    # Emitted faster than one transaction per row: rows shared transactions.
+    assert sum(batches) == 2000 and len(batches) < 2000 and max(batches) > 1
+    conn = schema.connect(tmp_path / "l.sqlite3")
+    assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 2000
+    assert conn.execute("SELECT COUNT(*) FROM request_tags").fetchone()[0] == 4000
+    conn.close()
+
+
+def test_close_writes_what_is_queued(tmp_path: Path) -> None:
+    events = RouterEvents()
+    ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=None).start()
+    for i in range(300):
+        events.request_finished.emit(record(request_id=f"req-{i}"))
+    ledger.close()
+    conn = schema.connect(tmp_path / "l.sqlite3")
+    assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 300
+    conn.close()
+
+
+# -- pass-through: the upstream's bytes, the model renamed, usage read -------------------------
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[FakeOpenAICloud, str]]:
+    with fake_openai_cloud() as running:
+        yield running
+
+
+@pytest.fixture
+def hybridge(upstream: tuple[FakeOpenAICloud, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[RouterService]:
+    reset(upstream[0])
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    with run_hybridge(cloud_settings("openai", {"base_url": f"{upstream[1]}/v1"}, "openai/gpt-4.1")) as service:
+        yield service
+
+
+def _events(service: RouterService, body: dict[str, Any]) -> tuple[int, list[bytes]]:
+    url = f"{service.status().base_url}/chat/completions"
+    with httpx.stream("POST", url, json=body, timeout=30) as response:
+        raw = response.read()
+    if response.status_code == 200 and b"[DONE]" in raw:
+        # An event ends at a blank line: a `[DONE]` without one is never read by a client.
+        assert raw.endswith(b"data: [DONE]\n\n")
+    lines = [line for line in raw.replace(b"\r\n", b"\n").split(b"\n") if line.startswith(b"data:")]
+    return response.status_code, lines
+
+
+def test_an_openai_stream_passes_through_with_the_model_renamed_and_usage_recorded(
+    hybridge: RouterService, upstream: tuple[FakeOpenAICloud, str]
+) -> None:
+    fake = upstream[0]
+    fake.state.script = [Reply(text="one two three four five")]
+    records = Records(hybridge)
+    status, lines = _events(
+        hybridge, {"model": "cloud", "messages": [{"role": "user", "content": "count"}], "stream": True}
+    )
+    assert status == 200 and lines[-1] == b"data: [DONE]"
+    chunks = [orjson.loads(line[5:]) for line in lines[:-1]]
+    # Every event is the fake's own (its id, `"usage": null` on each, as OpenAI writes them)
+    # with only the model name changed to the one Hybridge answers as.
+    assert {c["model"] for c in chunks} == {"openai/gpt-4.1"}
+    assert {c["id"] for c in chunks} == {chunks[0]["id"]} and chunks[0]["id"].startswith("chatcmpl-")
+    assert all("usage" in c and c["usage"] is None for c in chunks[:-1])
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "one two three four five"
+    final = chunks[-1]
+    assert final["choices"] == [] and final["usage"]["completion_tokens"] == 5
+    rec = records.wait(1)[-1]
+    # The ledger read usage from that final chunk (and asked for it, as before).
+    assert rec.usage.output_tokens == 5 and rec.usage.input_tokens == final["usage"]["prompt_tokens"]
+    assert rec.outcome == "ok" and rec.streamed and rec.ttft_s is not None
+    _, sent = fake.state.requests[-1]
+    assert sent["model"] == "gpt-4.1" and sent["stream_options"] == {"include_usage": True}
+
+
+def test_an_error_event_in_a_passed_through_stream_ends_it_with_an_error(
+    hybridge: RouterService, upstream: tuple[FakeOpenAICloud, str]
+) -> None:
+    upstream[0].state.script = [Reply(text="one two three four", error_after_chunks=2)]
+    records = Records(hybridge)
+    status, lines = _events(
+        hybridge, {"model": "cloud", "messages": [{"role": "user", "content": "count"}], "stream": True}
+    )
+    assert status == 200 and b"data: [DONE]" not in lines
+    last = orjson.loads(lines[-1][5:])
+    assert last["error"]["type"] == "api_error" and last["error"]["message"]
+    rec = records.wait(1)[-1]
+    assert rec.outcome == "error" and rec.error_kind == "server"
+
+
+# -- ready.step: batching what already arrived ------------------------------------------------
+
+
+async def _collect(items: AsyncIterator[int]) -> list[list[int]]:
+    """The items grouped the way the stream loop writes them: one group per suspension."""
+    groups: list[list[int]] = [[]]
+    while True:
+        try:
+            item, pending = step(items)
+        except StopAsyncIteration:
+            return [g for g in groups if g]
+        if pending is not None:
+            groups.append([])
+            try:
+                item = await pending
+            except StopAsyncIteration:
+                return [g for g in groups if g]
+        assert item is not None
+        groups[-1].append(item)
+
+
+def test_step_groups_what_is_ready_and_keeps_order() -> None:
+    async def source() -> AsyncIterator[int]:
+        for burst in ([1, 2, 3], [4], [5, 6]):
+            await asyncio.sleep(0.01)  # a socket read
+            for item in burst:
+                yield item
+
+    assert asyncio.run(_collect(source())) == [[1, 2, 3], [4], [5, 6]]
+
+
+def test_an_exception_thrown_into_a_pending_step_runs_the_iterators_cleanup() -> None:
+    cleaned: list[str] = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.sleep(10)
+            yield 2
+        finally:
+            await asyncio.sleep(0)  # cleanup that awaits, as a response's aclose() does
+            cleaned.append("closed")
+
+    async def main() -> None:
+        items = source()
+        assert step(items) == (1, None)
+        item, pending = step(items)
+        assert item is None and pending is not None
+        with pytest.raises(ConnectionResetError):
+            await Thrown(pending, ConnectionResetError("client gone"))
+        await items.aclose()
+
+    asyncio.run(main())
+    assert cleaned == ["closed"]
