@@ -273,6 +273,12 @@ class OpenAICompatProvider:
                             if good:  # what came before the error still goes out first
                                 yield _MODEL_MEMBER.sub(model_member, good), good.count(b"data:")
                             raise exc
+                    bad = self._invalid_in(data)
+                    if bad is not None:  # never forward an event that is not a chunk
+                        good, exc = bad
+                        if good:
+                            yield _MODEL_MEMBER.sub(model_member, good), good.count(b"data:")
+                        raise exc
                     if b'"usage"' in data and data.count(b'"usage"') > _null_usages(data):
                         usage = self._raw_usage(data) or usage
                     if b'"model"' in data:
@@ -301,6 +307,21 @@ class OpenAICompatProvider:
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         yield usage if usage is not None else Usage()
+
+    def _invalid_in(self, data: bytes) -> tuple[bytes, UpstreamError] | None:
+        """The bytes before the batch's first event that is not a chat.completion.chunk, and
+        the error; None when every event checks (typed decode from bytes, no dicts built)."""
+        at = 0
+        for line in data.split(b"\n"):
+            if line.startswith(b"data:"):
+                payload = line[5:].strip()
+                if payload != b"[DONE]":
+                    try:
+                        wire.check_openai_chunk_bytes(self.name, payload)
+                    except UpstreamError as exc:
+                        return data[:at], exc
+            at += len(line) + 1
+        return None
 
     def _error_in(self, data: bytes) -> tuple[bytes, UpstreamError] | None:
         """The bytes before the batch's error event, and the error; None when it has none."""

@@ -223,6 +223,8 @@ class RoutedChat:
                         work.uncancel()
                     with contextlib.suppress(Exception):
                         await self._fail(UpstreamError("Hybridge is shutting down", kind="cancelled", status=503), send)
+                    if self.outcome == "error":  # _fail marks it; the cause was the shutdown
+                        self.outcome = "interrupted"
                 else:
                     raise
         finally:

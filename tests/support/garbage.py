@@ -3,6 +3,7 @@ server and Anthropic at once (tests/fakes/scripted_upstream.py), for garbage-in 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -104,7 +105,9 @@ def garbage_rig(tmp: Path, keys: MemoryKeyring, **provider_options: Any) -> Iter
 def sse_events(text: str) -> list[Any]:
     """The JSON payloads of an event stream's `data:` lines ([DONE] left out)."""
     out = []
-    for line in text.splitlines():
+    # SSE lines end at CR, LF or CRLF only (WHATWG HTML, "Parsing an event stream"), not at
+    # the other breaks str.splitlines knows (U+2028, U+0085...), which JSON strings may hold raw.
+    for line in re.split(r"\r\n|\r|\n", text):
         if line.startswith("data:") and line[5:].strip() != "[DONE]":
             out.append(orjson.loads(line[5:].strip()))
     return out
