@@ -1,7 +1,7 @@
 """The CLI finds the router on any port through its runtime file, over real sockets.
 
 `hybridge serve --port 0` (a random port) writes the file; privacy, stats, explain,
-opencode, claude-code and token, run as subprocesses, all reach that router; `--url`
+opencode, claude-code, token and `setup AGENT`, run as subprocesses, all reach that router; `--url`
 overrides; a file naming a dead pid is ignored; the file is gone once the router stops.
 """
 
@@ -70,6 +70,10 @@ def test_every_command_finds_a_router_on_a_random_port(tmp_path: Path) -> None:
         opencode = hybridge("opencode", "--project", str(tmp_path), "--no-inventory", *c, env=env)
         assert f"127.0.0.1:{port}/v1" in opencode
         assert f"127.0.0.1:{port}" in hybridge("claude-code", *c, env=env)
+        for agent in ("codex", "aider", "qwen-code", "ollama"):  # `hybridge setup AGENT` too
+            extra = {"codex": ["--codex-home", str(tmp_path / "codex")], "aider": ["--project", str(tmp_path)],
+                     "qwen-code": ["--qwen-home", str(tmp_path / "qwen")], "ollama": []}[agent]
+            assert f"127.0.0.1:{port}" in hybridge("setup", agent, "--no-inventory", *extra, *c, env=env), agent
         assert f"restart the running router at {url}" in hybridge("token", "remove", *c, env=env)
         # --url wins over the file.
         elsewhere = hybridge("privacy", "status", "--url", "http://127.0.0.1:9", *c, env=env)

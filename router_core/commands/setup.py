@@ -18,7 +18,7 @@ from router_core.clients import aider_config, codex_config, qwen_code_config
 from router_core.clients.agent_update import AgentUpdate, plan_update, read_timeout_s
 from router_core.clients.model_limits import ModelLimits, cloud_limits, local_facts, local_limits
 from router_core.clients.opencode_config import base_url, write_opencode_update
-from router_core.commands.common import load_settings
+from router_core.commands.common import add_url_argument, load_settings, running_port
 from router_core.commands.opencode import read_inventory, server_token
 from router_core.settings import Settings
 
@@ -112,6 +112,8 @@ WRITERS: dict[str, Callable[[Settings, argparse.Namespace, str | None], list[Age
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    # The running router's port (runtime file or --url), as `hybridge opencode` finds it.
+    args.port = args.port or running_port(args)
     if args.agent == "ollama":
         return ollama_line(settings, args)
     return _apply(WRITERS[args.agent](settings, args, server_token(settings)), args.write)
@@ -125,7 +127,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "`hybridge opencode` / `hybridge claude-code` after the agent's name.",
     )
     parser.add_argument("agent", choices=AGENTS)
-    parser.add_argument("--port", type=int, default=None, help="Hybridge's port (default: server.port)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="Hybridge's port (default: the running router's, else server.port)"
+    )
+    add_url_argument(parser)
     parser.add_argument("--write", action="store_true", help="write the change (with a backup of the old file)")
     parser.add_argument("--project", metavar="DIR", help="aider: the project (git root) folder (default: here)")
     parser.add_argument("--codex-home", metavar="DIR", help="codex: CODEX_HOME (default: $CODEX_HOME or ~/.codex)")
