@@ -93,6 +93,8 @@ class Runtime:
             if status.up:
                 self.ollama_facts.note(name, ((m.name, m.cloud) for m in status.models))
         self.privacy.note_remote_models(self.ollama_facts.remote_names())
+        if self.ledger is not None:
+            self.ledger.learn_gpus([gpu.name for gpu in snapshot.hardware.gpus])
         for name, provider in self.providers.items():
             if isinstance(provider, OllamaProvider):
                 provider.use_inventory(snapshot.ollama.get(name), self.inventory.fit_contexts(name))

@@ -28,7 +28,14 @@ from router_core.events import RequestRecord, RouterEvents, StreamProgress
 from router_core.ledger import store
 from router_core.ledger.baseline import BaselineCache
 from router_core.ledger.budget import BudgetAlerts, BudgetState, budget_state
-from router_core.ledger.energy import KEEP_S, EnergyMeter, PowerSource, open_power_source
+from router_core.ledger.energy import (
+    KEEP_S,
+    EnergyMeter,
+    EstimatedPowerSource,
+    PowerSource,
+    open_power_source,
+    typical_board_power,
+)
 from router_core.ledger.entry import make_entry
 from router_core.ledger.live import LiveSnapshot, LiveStats
 from router_core.ledger.metrics import Counters
@@ -88,6 +95,9 @@ class Ledger:
         self.counters = Counters()
         source = open_power_source(settings.pricing.gpu_watts, gpu_names or []) if power == "nvml" else power
         self.meter = EnergyMeter(source)
+        # Nothing to read and no wattage set: the detected card's typical board power, once the
+        # inventory names the GPUs (learn_gpus). Only when the power source is ours to choose.
+        self._may_estimate = power == "nvml" and source is None
         self._clock = clock
         self._publish_interval_s = publish_interval_s
         self._alerts = BudgetAlerts()
@@ -103,6 +113,20 @@ class Ledger:
         self.written = 0
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def learn_gpus(self, gpu_names: list[str]) -> None:
+        """The inventory's GPUs: where power cannot be read, estimate electricity from the
+        cards' typical board power (labelled estimated). Called with each inventory round;
+        acts once."""
+        if not self._may_estimate or not gpu_names:
+            return
+        watts = typical_board_power(gpu_names)
+        if watts:
+            self._may_estimate = False
+            log.info("electricity estimated at %g W, the typical board power of %s", watts, ", ".join(gpu_names))
+            self.meter.source = EstimatedPowerSource(watts)
+            if self._accepting:
+                self.meter.start()
 
     def start(self) -> Ledger:
         """Open (create, migrate) the file, load today's figures, start listening and writing."""
