@@ -403,6 +403,12 @@ class RouterBridge(QObject):
     def saved_today(self) -> float | None:
         return self.live.today.savings_usd if self.live is not None else None
 
+    def baseline_model(self) -> str:
+        """The model savings are measured against (settings.pricing's baseline)."""
+        from router_core.ledger.prices import baseline_ref
+
+        return baseline_ref(self.settings)
+
     # -- calls the GUI makes (each on a worker thread) -----------------------------------
 
     def set_privacy(self, enabled: bool) -> None:

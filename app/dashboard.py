@@ -38,6 +38,7 @@ from app.requests_table import (
     row_from_record,
 )
 from router_core.events import RequestRecord
+from router_core.ledger.baseline import describe as describe_baseline
 from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot
 from router_core.privacy.state import PrivacyStatus
@@ -204,6 +205,10 @@ class Dashboard(QMainWindow):
             # What privacy mode stopped (the rows: the "Blocked" filter of the requests table).
             text += f" · blocked by privacy: {live.today.privacy_refused} today"
         self.live_label.setText(text)
+        # How "saved" is computed, in the same words as `hybridge stats` and /hybridge/stats.
+        ledger_baseline = bridge.baseline_model()
+        if ledger_baseline:
+            self.live_label.setToolTip("saved = " + describe_baseline(ledger_baseline) + ", less local electricity")
 
     def _privacy_changed(self, status: PrivacyStatus) -> None:
         self.privacy_box.setChecked(status.enabled)

@@ -50,6 +50,10 @@ def test_a_request_moves_the_live_figure_and_adds_a_table_row(qtbot, fake_ollama
         latest = dashboard.live_chart.latest()
         assert latest is not None and latest[0] > 0  # the local series moved
         assert dashboard.savings_chart.total_saved() == pytest.approx(row.savings_usd)
+        # The dashboard says how the baseline is computed, in the words `hybridge stats` uses.
+        from router_core.ledger.baseline import describe
+
+        assert describe(shell.bridge.baseline_model()) in dashboard.live_label.toolTip()
 
         # The filter narrows the table; an unknown word hides the row.
         dashboard.filter_text.setText("gemma3")
