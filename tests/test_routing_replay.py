@@ -45,7 +45,7 @@ LOCAL_CONTEXT = 40_960
 def backends() -> Iterator[tuple[FakeOllama, FakeOpenAICloud, str, str]]:
     # Replies are scripted, so the engine never asks llama-server for tokens (nothing listens there).
     ollama = FakeOllama("http://127.0.0.1:9", [FakeModel("qwen3:30b-a3b", context_length=LOCAL_CONTEXT,
-                                                          loaded_vram=0)])
+                                                          capabilities=["completion", "tools"], loaded_vram=0)])
     cloud = FakeOpenAICloud()
     cloud.state.context_window = 1_000_000
     o, c = ThreadedServer(ollama.app).start(), ThreadedServer(cloud.app).start()

@@ -215,7 +215,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     async def show(request: Request) -> Response:
         try:
             body = await read_json(request, runtime.settings.server.max_body_bytes)
-            name = model_name((body or {}).get("model") or (body or {}).get("name"))
+            if not isinstance(body, dict):
+                raise BadRequest("the request body must be a JSON object")
+            name = model_name(body.get("model") or body.get("name"))
         except HybridgeError as exc:
             return ollama_error(exc, new_request_id())
         if name.partition(":")[0] not in VIRTUAL and name not in await local_names():

@@ -201,7 +201,7 @@ class Canaries:
 def run_steps(base: str, runtime: Runtime, canaries: Canaries) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     real_plan = runtime.plan
-    with httpx.Client(base_url=base, trust_env=False, timeout=60) as client:
+    with httpx.Client(base_url=base, trust_env=False, timeout=300) as client:
         for name, method, path, body, headers in STEPS:
             canaries.reset(settle=False)  # the previous step settled already
             bypass = BYPASS_PLANS.get(name)
