@@ -127,7 +127,8 @@ def _small_task(request: ChatRequest, heads: list[str], rules: RoutingRules) -> 
         asked = anthropic.get("model")
         if isinstance(asked, str):
             lowered = asked.lower()
-            if lowered == "local" or any(part in lowered for part in rules.small_models):
+            # `<provider>/<model>` names an upstream exactly: the client chose it, not a tier.
+            if lowered == "local" or ("/" not in lowered and any(part in lowered for part in rules.small_models)):
                 return SMALL_MODEL_TASK
     prefixes = rules.small_task_prefixes
     if not prefixes:
