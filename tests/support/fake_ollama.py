@@ -467,6 +467,7 @@ class FakeOllama:
             client = httpx.AsyncClient(
                 base_url=runner.server.url, timeout=httpx.Timeout(300, connect=5),
                 limits=httpx.Limits(max_keepalive_connections=0),
+                trust_env=False,  # its runner is on loopback: proxy variables (egress tests set them) do not apply
             )
             num_ctx = int(runner.options["num_ctx"])
             raw = body.get("messages") or []

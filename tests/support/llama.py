@@ -69,7 +69,7 @@ class LlamaServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"llama-server exited with {self.process.returncode}; see {self.log_path}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1, trust_env=False).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -88,12 +88,12 @@ class LlamaServer:
 
     def metric(self, name: str) -> float:
         """A counter from llama-server's Prometheus /metrics (e.g. tokens_predicted_total)."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        text = httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False).text
         match = re.search(rf"^llamacpp:{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
         if not match:
             raise KeyError(name)
         return float(match.group(1))
 
     def busy(self) -> bool:
-        slots = httpx.get(f"{self.url}/slots", timeout=5).json()
+        slots = httpx.get(f"{self.url}/slots", timeout=5, trust_env=False).json()
         return any(slot.get("is_processing") for slot in slots)
