@@ -159,7 +159,9 @@ class RouterBridge(QObject):
                 self._post(lambda: on_done(result))
 
         if self._shut_down:  # a result that came in after quit starts nothing new
-            return
+            idle: Future[T] = Future()
+            idle.cancel()
+            return idle
         future = (pool or self._workers).submit(fn)
         future.add_done_callback(finished)
         return future
