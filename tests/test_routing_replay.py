@@ -114,14 +114,6 @@ def _report(name: str, results: list[tuple[ReplayRequest, int, str, str]]) -> di
     return report
 
 
-# KNOWN OPEN FAILURE (stop 23, see its closing note): merged with issue 14's test engine, one
-# replayed request times out after 60 s; before the merge all three passed. Marked non-strict
-# xfail so it is reported on every run (XFAIL / XPASS) instead of hiding, until it is fixed.
-REPLAY_TIMES_OUT = pytest.mark.xfail(reason="one replayed request times out against the new engine (stop 23)",
-                                     strict=False)
-
-
-@REPLAY_TIMES_OUT
 def test_replay_privacy_off(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp_path: Path) -> None:
     results = _replay(backends, tmp_path, {"enabled": False})
     report = _report("privacy off", results)
@@ -136,7 +128,6 @@ def test_replay_privacy_off(backends: tuple[FakeOllama, FakeOpenAICloud, str, st
     assert wrong == []
 
 
-@REPLAY_TIMES_OUT
 @pytest.mark.parametrize("escalation", ["keep-local", "refuse"])
 def test_replay_privacy_on(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp_path: Path,
                            escalation: str) -> None:
