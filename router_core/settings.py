@@ -9,6 +9,7 @@ bad key, and the previous settings stay in force.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import tomllib
 from datetime import date
@@ -20,9 +21,11 @@ import platformdirs
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from router_core.addresses import classify_trusted_entry, is_loopback_host
 from router_core.errors import SettingsError
-from router_core.privacy.addresses import classify_trusted_entry, is_loopback_host
-from router_core.providers.presets import PRESETS
+from router_core.globs import check_glob
+from router_core.presets import PRESETS
+from router_core.tags import is_tag
 
 APP_NAME = "hybridge"
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
@@ -55,7 +58,7 @@ class ServerSettings(_Section):
 
 class ProviderSettings(_Section):
     kind: ProviderKind
-    # A name from router_core/providers/presets.py: fills kind and base_url left unset.
+    # A name from router_core/presets.py: fills kind and base_url left unset.
     preset: str = ""
     # Empty for ollama means: $OLLAMA_HOST, else http://127.0.0.1:11434.
     base_url: str = ""
@@ -160,18 +163,14 @@ class RoutingSettings(_Section):
     @field_validator("heavy_tags", "ui_tags")
     @classmethod
     def _check_tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
-        from router_core.routing.markers import TAG_RE
-
         for tag in tags:
-            if not TAG_RE.fullmatch(tag):
+            if not is_tag(tag):
                 raise ValueError(f"'{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return tags
 
     @field_validator("review_signals")
     @classmethod
     def _check_signals(cls, signals: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
         for signal in signals:
             try:
                 re.compile(signal)
@@ -182,14 +181,11 @@ class RoutingSettings(_Section):
     @field_validator("conventions")
     @classmethod
     def _check_conventions(cls, conventions: dict[str, str]) -> dict[str, str]:
-        from router_core.routing.conventions import check_glob
-        from router_core.routing.markers import TAG_RE
-
         for glob, tag in conventions.items():
             problem = check_glob(glob)
             if problem:
                 raise ValueError(problem)
-            if tag and not TAG_RE.fullmatch(tag):
+            if tag and not is_tag(tag):
                 raise ValueError(f"'{glob}': '{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return conventions
 
