@@ -138,6 +138,7 @@ LEAVES = {
     "router_core.tags",
     "router_core.globs",
     "router_core.addresses",
+    "router_core.toml_edit",
 }
 
 
@@ -147,7 +148,7 @@ def test_leaf_modules_import_only_other_leaves(leaf: str) -> None:
 
 
 def test_settings_imports_nothing_above_it() -> None:
-    # Presets, tag patterns, glob checks and loopback addresses are leaves of their own, so
+    # Presets, tag patterns, glob checks, loopback addresses and the TOML editor are leaves, so
     # the settings schema does not pull in routing, providers or privacy.
     assert closure(module_graph(), "router_core.settings") <= LEAVES
 
