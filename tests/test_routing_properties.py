@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from router_core.errors import EscalationRefused, HybridgeError, ModelNotFound
+from router_core.errors import EscalationRefused, HybridgeError, ModelNotFound, NoRoute
 from router_core.routing.conventions import compile_conventions, match_texts
 from router_core.routing.decide import decide
 from router_core.routing.markers import find_markers, strip_markers
@@ -117,6 +117,12 @@ def names_missing_provider(model: str, conf: Settings) -> bool:
     return "/" in model and not model.startswith("auto:") and model.partition("/")[0] not in conf.providers
 
 
+def asks_for_a_missing_cloud(body: dict[str, Any], state: RoutingState, conf: Settings) -> bool:
+    """Model `cloud` with no cloud model set (privacy mode would keep it local; small-model
+    work is local whatever the model)."""
+    return body["model"] == "cloud" and not conf.routing.cloud_model and not state.privacy and not is_small_work(body)
+
+
 def refuses(state: RoutingState) -> bool:
     return (state.privacy and state.privacy_escalation == "refuse") or (
         state.budget_exhausted and state.budget_action == "refuse"
@@ -132,6 +138,8 @@ def assert_case_calls_for(exc: HybridgeError, body: dict[str, Any], state: Routi
         assert refuses(state), exc.message
         assert not is_small_work(body), exc.message
         assert "long context" not in exc.message  # an escalation for size alone is never refused
+    elif isinstance(exc, NoRoute):
+        assert asks_for_a_missing_cloud(body, state, conf), exc.message
     else:
         raise AssertionError(f"unexpected {type(exc).__name__}: {exc.message}") from exc
 
@@ -139,6 +147,7 @@ def assert_case_calls_for(exc: HybridgeError, body: dict[str, Any], state: Routi
 def assert_plan_was_due(body: dict[str, Any], state: RoutingState, conf: Settings) -> None:
     """A plan came back: no error was due (a model of a provider these settings lack is one)."""
     assert not names_missing_provider(body["model"], conf), body["model"]
+    assert not asks_for_a_missing_cloud(body, state, conf), body["model"]
 
 
 def route_of(settings_: Settings, model_id: str) -> str:
