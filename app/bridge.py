@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from app.ollama_control import OllamaControlError, PullProgress, pull_model, start_ollama
 from app.settings_form import KeyPath, apply_user_changes
 from router_core.errors import HybridgeError, SettingsError
-from router_core.events import KeptLocal, RequestRecord
+from router_core.events import KeptLocal
 from router_core.inventory.context import TruncationWarning
 from router_core.inventory.machine import InventorySnapshot
 from router_core.inventory.ollama_inventory import OllamaStatus
@@ -34,10 +34,11 @@ from router_core.ledger.budget import BudgetAlert
 from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot
 from router_core.port_check import port_problem
+from router_core.presets import preset_env
 from router_core.privacy.ollama_cloud import describe_switch
 from router_core.privacy.state import PrivacyStatus
 from router_core.privacy.switch import switch_privacy
-from router_core.providers.presets import preset_env
+from router_core.records import RequestRecord
 from router_core.service import RouterService, ServiceStatus
 from router_core.settings import Settings, ollama_base_url
 
@@ -233,12 +234,13 @@ class RouterBridge(QObject):
     def _connect(self, service: RouterService) -> None:
         events = service.events
         events.request_finished.connect(self._on_request_finished)
-        events.ledger_entry.connect(self._on_ledger_entry)
-        events.live_stats.connect(self._on_live_stats)
-        events.budget_alert.connect(self._on_budget_alert)
         events.privacy_changed.connect(self._on_privacy_changed)
         events.privacy_kept_local.connect(self._on_kept_local)
         events.truncation_warning.connect(self._on_truncation)
+        ledger = service.ledger_signals
+        ledger.entry_written.connect(self._on_ledger_entry)
+        ledger.live_stats.connect(self._on_live_stats)
+        ledger.budget_alert.connect(self._on_budget_alert)
 
     def _started(self, service: RouterService, status: ServiceStatus) -> None:
         self.starting = False

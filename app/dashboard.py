@@ -37,11 +37,11 @@ from app.requests_table import (
     row_from_ledger,
     row_from_record,
 )
-from router_core.events import RequestRecord
 from router_core.ledger.baseline import describe as describe_baseline
 from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot
 from router_core.privacy.state import PrivacyStatus
+from router_core.records import RequestRecord
 
 ROUTE_FILTERS = (
     ("All routes", "all"), ("Local", "local"), ("Cloud", "cloud"), ("Errors", "errors"), ("Blocked", "blocked"),

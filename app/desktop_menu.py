@@ -20,7 +20,6 @@ from pathlib import Path
 from app.autostart import Autostart, desktop_entry, launch_command
 
 DESKTOP_FILE = "hybridge.desktop"
-ICON_NAME = "hybridge"
 ICON_SOURCE = "hybridge.svg"
 # StartupNotify=false: the tray app opens no window, so a launch cursor would spin until timeout.
 MENU_KEYS = "Categories=Development;Utility;\nKeywords=LLM;AI;router;Ollama;OpenCode;\nStartupNotify=false\n"

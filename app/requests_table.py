@@ -15,8 +15,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from app import formatting as fmt
-from router_core.events import RequestRecord
 from router_core.ledger.entry import LedgerEntry, decode_rate
+from router_core.records import RequestRecord
 
 COLUMNS = ("Time", "Client", "Route", "Model", "Reason", "Tokens in/out", "tok/s", "Cost", "Saved")
 MAX_ROWS = 1000

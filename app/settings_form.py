@@ -14,17 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
-from router_core.settings import (
-    ProviderSettings,
-    Settings,
-    merge,
-    read_toml,
-    shipped_defaults,
-    validate,
-    write_atomic,
-)
+from router_core.settings import ProviderSettings, Settings, shipped_defaults, update_user_file
 
 KeyPath = tuple[str, ...]
 _KEY = re.compile(r"^([A-Za-z_][\w.\-\[\]]*):\s")
@@ -192,18 +182,9 @@ def _provider_changes(
 
 
 def apply_user_changes(path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath] = ()) -> Settings:
-    """Like settings.update_user_file, plus removals; nothing is written when the result is invalid."""
-    user = read_toml(path) if path.exists() else {}
-    new_user = merge(user, dict(changes))
-    for key_path in removals:
-        node: Any = new_user
-        for part in key_path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(key_path[-1], None)
-    settings = validate(merge(shipped_defaults(), new_user))
-    write_atomic(path, tomli_w.dumps(new_user))
-    return settings
+    """The form's changes and removals, through the one settings writer (it keeps the user's
+    comments and layout); nothing is written when the result is invalid."""
+    return update_user_file(path, changes, removals)
 
 
 def problem_key(problem: str) -> str:

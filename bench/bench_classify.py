@@ -13,7 +13,7 @@ Claude Code scenarios start from the body Claude Code 2.1.330 sent
 the `/v1/messages` validator, with 20 steps of Read/Edit tool calls and results (each result
 followed by a system reminder) in the current turn.
 
-    .venv/bin/python bench/bench_classify.py [--iterations N] [--rounds N]
+    .venv/bin/python -m bench.bench_classify [--iterations N] [--rounds N]
 
 Target: p99 <= 50 us (an LLM-based classifier costs 50-400 ms a turn).
 """
@@ -26,9 +26,6 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 

@@ -20,7 +20,7 @@ OLLAMA_CONTEXT_LENGTH set once); (b) through Hybridge (`/v1/chat/completions` an
 
 Reported per session and mode: model loads (after the first), prompt tokens the runner
 really evaluated (llama-server's `timings.prompt_n`, summed), and total wall time, with the
-ratios Hybridge / direct. Run: `PYTHONPATH=$PWD .venv/bin/python bench/bench_sessions.py`.
+ratios Hybridge / direct. Run: `.venv/bin/python -m bench.bench_sessions`.
 """
 
 from __future__ import annotations
@@ -39,15 +39,12 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from router_core.providers.ollama_translate import to_ollama_messages  # noqa: E402
-from router_core.server.anthropic_request import parse_messages_request  # noqa: E402
-from tests.support.fake_ollama import FakeModel, FakeOllama  # noqa: E402
-from tests.support.opencode_bodies import agent_body, headers, recorded, title_body  # noqa: E402
-from tests.support.servers import ThreadedServer, make_settings, run_hybridge  # noqa: E402
-from tests.test_claude_code_request import CLAUDE_CODE_BODY  # noqa: E402
+from router_core.providers.ollama_translate import to_ollama_messages
+from router_core.server.anthropic_request import parse_messages_request
+from tests.support.fake_ollama import FakeModel, FakeOllama
+from tests.support.opencode_bodies import agent_body, headers, recorded, title_body
+from tests.support.servers import ThreadedServer, make_settings, run_hybridge
+from tests.test_claude_code_request import CLAUDE_CODE_BODY
 
 MODEL = "gemma3:270m"
 DIRECT_NUM_CTX = 32768  # the model's own maximum: holds the whole session

@@ -1,6 +1,6 @@
 """Run the whole benchmark suite and write docs/performance.md with its plots.
 
-    .venv/bin/python bench/run_all.py [--soak-seconds 600] [--idle-seconds 60] [--quick]
+    .venv/bin/python -m bench.run_all [--soak-seconds 600] [--idle-seconds 60] [--quick]
 
 Installs what it compares against outside the project's venv (bench/peers_install.py),
 starts every server on loopback (bench/services.py), measures direct / Hybridge / LiteLLM's
@@ -28,21 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
+from bench import bench_classify, footprint, measure, peers_install, report, services
+from bench.services import Service
+from router_core import __version__
+from tests.support.llama import LlamaServer
+from tests.support.servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import peers_install  # noqa: E402
-
-# matplotlib is installed on first run, before report.py imports it.
-peers_install.ensure_bench_extra()
-
-import uvloop  # noqa: E402
-
-from bench import bench_classify, footprint, measure, report, services  # noqa: E402
-from bench.services import Service  # noqa: E402
-from router_core import __version__  # noqa: E402
-from tests.support.llama import LlamaServer  # noqa: E402
-from tests.support.servers import free_port  # noqa: E402
 
 LAST_RUN = peers_install.CACHE / "bench-last-run.json"
 
@@ -193,6 +187,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    # matplotlib (the `bench` extra) for the plots: installed now when missing, never on import.
+    peers_install.ensure_bench_extra()
     if args.render:
         results = json.loads(args.render.read_text())
         log(f"wrote {report.write(results, args.out)} and its plots from {args.render}")

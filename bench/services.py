@@ -22,11 +22,10 @@ import httpx
 import psutil
 import tomli_w
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.peers_install import CCR_CLI, LITELLM_BIN
+from tests.support.servers import free_port
 
-from bench.peers_install import CCR_CLI, LITELLM_BIN  # noqa: E402
-from tests.support.servers import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -17,7 +17,7 @@ import httpx
 from router_core.inventory.advice import CODING_MODELS, suggest_models
 from router_core.inventory.hardware.info import HardwareInfo
 from router_core.keys import find_key, how_to_set
-from router_core.providers.presets import PRESETS
+from router_core.presets import PRESETS
 from router_core.settings import Settings, ollama_base_url
 
 State = Literal["ok", "todo", "optional"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import httpx
 
 from router_core.errors import BadRequest, UpstreamError
-from router_core.events import RequestRecord
 from router_core.providers.http import transport_error
+from router_core.records import RequestRecord
 from router_core.runtime import Runtime
 from router_core.settings import ollama_base_url
 from router_core.types import VIRTUAL_MODELS, Usage

@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import time
 
-from router_core.events import RequestRecord, RouterEvents
+from router_core.events import RouterEvents
+from router_core.records import RequestRecord
 
 log = logging.getLogger("hybridge.requests")
 

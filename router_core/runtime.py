@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from router_core.errors import EscalationRefused, Forbidden, HybridgeError, ModelNotFound, NoRoute, UpstreamError
-from router_core.events import KeptLocal, RequestRecord, RouterEvents
+from router_core.events import KeptLocal, RouterEvents
 from router_core.executor import Executor
 from router_core.inflight import InFlight
 from router_core.inventory.machine import HardwareProbe, Inventory, InventorySnapshot
 from router_core.ledger.budget import BudgetState
 from router_core.ledger.recorder import Ledger
+from router_core.ledger.signals import LedgerSignals
 from router_core.privacy.egress import guarded
 from router_core.privacy.ollama_models import OllamaModelFacts
 from router_core.privacy.state import PrivacyState, PrivacyStatus
@@ -24,6 +25,7 @@ from router_core.providers.base import Provider
 from router_core.providers.http import TransportFactory, default_transport
 from router_core.providers.ollama import OllamaProvider
 from router_core.providers.registry import build_providers
+from router_core.records import RequestRecord
 from router_core.routing.cooldowns import Cooldowns, CooldownStatus
 from router_core.routing.decide import decide
 from router_core.routing.explain import Explanation, explain
@@ -45,10 +47,13 @@ class Runtime:
         *,
         transport_factory: TransportFactory = default_transport,
         events: RouterEvents | None = None,
+        ledger_signals: LedgerSignals | None = None,
         hardware_probe: HardwareProbe | None = None,
     ) -> None:
         self.settings = settings
         self.events = events or RouterEvents()
+        # What the ledger publishes (rows, live figures, budget alerts), once it is opened.
+        self.ledger_signals = ledger_signals or LedgerSignals()
         # The live privacy switch. Every transport made from here on is wrapped in the egress
         # guard bound to it, so toggling needs no rebuild and nothing can bypass it.
         self.privacy = PrivacyState.from_settings(settings.privacy)
@@ -257,7 +262,7 @@ class Runtime:
     def open_ledger(self, **kwargs: Any) -> Ledger:
         """Start recording every request (kwargs go to Ledger: path, power, clock)."""
         if self.ledger is None:
-            self.ledger = Ledger(self.settings, self.events, **kwargs).start()
+            self.ledger = Ledger(self.settings, self.events, signals=self.ledger_signals, **kwargs).start()
         return self.ledger
 
     def budget_state(self) -> BudgetState:

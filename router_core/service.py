@@ -23,6 +23,7 @@ from router_core import __version__
 from router_core.events import RouterEvents
 from router_core.inventory.machine import HardwareProbe, InventorySnapshot
 from router_core.ledger.schema import LedgerError
+from router_core.ledger.signals import LedgerSignals
 from router_core.providers.http import TransportFactory, default_transport
 from router_core.redact import install_log_redaction
 from router_core.runtime import Runtime
@@ -89,6 +90,8 @@ class RouterService:
     ) -> None:
         self.settings = settings
         self.events = RouterEvents()
+        # The ledger's own signals: one for the service's life, so listeners connect before it opens.
+        self.ledger_signals = LedgerSignals()
         # Passed to router_core.ledger.recorder.Ledger (tests: path, power, clock).
         self._ledger_options = dict(ledger_options or {})
         self._transport_factory = transport_factory
@@ -112,6 +115,7 @@ class RouterService:
             self.settings,
             transport_factory=self._transport_factory,
             events=self.events,
+            ledger_signals=self.ledger_signals,
             hardware_probe=self._hardware_probe,
         )
         self.runtime.config_path = self.config_path
@@ -134,7 +138,8 @@ class RouterService:
             **uvicorn_options(),
             # No WebSocket route exists: not loading a WebSocket stack keeps ~2 MB off idle RSS.
             ws="none",
-            # The chat stream is not to be compressed or buffered on the way out.
+            # No `server: uvicorn` header: nothing to gain from naming the stack to a prober,
+            # and a few bytes less on every answer.
             server_header=False,
             timeout_graceful_shutdown=3,
         )

@@ -9,20 +9,24 @@ bad key, and the previous settings stay in force.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import tomllib
+from collections.abc import Iterable, Mapping
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from router_core.addresses import classify_trusted_entry, is_loopback_host
 from router_core.errors import SettingsError
-from router_core.privacy.addresses import classify_trusted_entry, is_loopback_host
-from router_core.providers.presets import PRESETS
+from router_core.globs import check_glob
+from router_core.presets import PRESETS
+from router_core.tags import is_tag
+from router_core.toml_edit import TomlEditError, edit_toml
 
 APP_NAME = "hybridge"
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
@@ -55,7 +59,7 @@ class ServerSettings(_Section):
 
 class ProviderSettings(_Section):
     kind: ProviderKind
-    # A name from router_core/providers/presets.py: fills kind and base_url left unset.
+    # A name from router_core/presets.py: fills kind and base_url left unset.
     preset: str = ""
     # Empty for ollama means: $OLLAMA_HOST, else http://127.0.0.1:11434.
     base_url: str = ""
@@ -160,18 +164,14 @@ class RoutingSettings(_Section):
     @field_validator("heavy_tags", "ui_tags")
     @classmethod
     def _check_tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
-        from router_core.routing.markers import TAG_RE
-
         for tag in tags:
-            if not TAG_RE.fullmatch(tag):
+            if not is_tag(tag):
                 raise ValueError(f"'{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return tags
 
     @field_validator("review_signals")
     @classmethod
     def _check_signals(cls, signals: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
         for signal in signals:
             try:
                 re.compile(signal)
@@ -182,14 +182,11 @@ class RoutingSettings(_Section):
     @field_validator("conventions")
     @classmethod
     def _check_conventions(cls, conventions: dict[str, str]) -> dict[str, str]:
-        from router_core.routing.conventions import check_glob
-        from router_core.routing.markers import TAG_RE
-
         for glob, tag in conventions.items():
             problem = check_glob(glob)
             if problem:
                 raise ValueError(problem)
-            if tag and not TAG_RE.fullmatch(tag):
+            if tag and not is_tag(tag):
                 raise ValueError(f"'{glob}': '{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return conventions
 
@@ -308,7 +305,8 @@ class Settings(_Section):
     routing: RoutingSettings = RoutingSettings()
     context: ContextSettings = ContextSettings()
     inventory: InventorySettings = InventorySettings()
-    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # The local Ollama that routing.local_model names ($OLLAMA_HOST, else 127.0.0.1:11434).
+    providers: dict[str, ProviderSettings] = Field(default_factory=lambda: {"ollama": ProviderSettings(kind="ollama")})
     ledger: LedgerSettings = LedgerSettings()
     pricing: PricingSettings = PricingSettings()
     budget: BudgetSettings = BudgetSettings()
@@ -448,15 +446,27 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def update_user_file(path: Path, changes: dict[str, Any]) -> Settings:
-    """Merge `changes` into the user's file, validate the result, and write it atomically.
+def update_user_file(
+    path: Path, changes: Mapping[str, Any], removals: Iterable[tuple[str, ...]] = ()
+) -> Settings:
+    """Merge `changes` into the user's file and delete the key paths in `removals`, validate
+    the result as a whole, and write it atomically: the one writer of the settings file.
 
+    The user's comments and layout stay as they wrote them (router_core/toml_edit.py).
     Nothing is written when the result is invalid.
     """
-    user = read_toml(path) if path.exists() else {}
-    new_user = merge(user, changes)
+    text = ""
+    if path.exists():
+        read_toml(path)  # a broken file: one line naming it, as loading it would say
+        text = path.read_text(encoding="utf-8")
+    try:
+        new_text = edit_toml(text, changes, removals)
+        # Validate what will be on disk, read back as every reader reads it.
+        new_user = tomllib.loads(new_text)
+    except (TomlEditError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError([f"{path}: cannot be edited ({exc})"]) from None
     settings = validate(merge(shipped_defaults(), new_user))
-    write_atomic(path, tomli_w.dumps(new_user))
+    write_atomic(path, new_text)
     return settings
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from router_core.events import RequestRecord
 from router_core.ledger.baseline import BaselineCache
+from router_core.records import RequestRecord
 from router_core.types import Usage
 
 SYSTEM = {"role": "system", "content": "rules"}

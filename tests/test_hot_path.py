@@ -31,9 +31,10 @@ from tests.test_ledger_units import Collect, FixedPower, record
 def test_live_figures_come_from_the_stream_counters_and_count_each_chunk_once(tmp_path: Path) -> None:
     events = RouterEvents()
     snapshots = Collect()
-    events.live_stats.connect(snapshots.add)
     ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=FixedPower(200.0),
-                    publish_interval_s=0.05).start()  # fmt: skip
+                    publish_interval_s=0.05)  # fmt: skip
+    ledger.signals.live_stats.connect(snapshots.add)
+    ledger.start()
     start = time.time()
     stream = events.streams.open("req_c", "local", "ollama/m")
     for _ in range(30):

@@ -58,7 +58,7 @@ def test_budget_warns_then_stops_cloud_work(
     with fake_openai_cloud() as (_, openai_url):
         conf = settings(fake_ollama.url, openai_url, tmp_path, daily_usd=cap, action=action)
         with run_hybridge(conf, ledger_options={"power": None}) as service:
-            service.events.budget_alert.connect(alerts.add)
+            service.ledger_signals.budget_alert.connect(alerts.add)
             runtime = service.runtime
             assert runtime is not None and runtime.ledger is not None
             base = service.status().base_url

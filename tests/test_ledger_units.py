@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from router_core.errors import SettingsError
-from router_core.events import RequestRecord, StreamProgress
 from router_core.ledger import schema, store
 from router_core.ledger.budget import BudgetAlerts, budget_state
 from router_core.ledger.energy import EnergyMeter
@@ -19,6 +18,7 @@ from router_core.ledger.live import LiveStats, PeriodFigures
 from router_core.ledger.periods import PeriodTotals, day_bounds, month_bounds
 from router_core.ledger.prices import PriceTable, baseline_ref, load_price_table, normalize, shipped_prices
 from router_core.ledger.reports import parse_since
+from router_core.records import LiveStreams, RequestRecord
 from router_core.settings import BudgetSettings
 from router_core.types import Usage
 from tests.support.servers import make_settings
@@ -224,21 +224,24 @@ def test_no_caps_never_exhaust() -> None:
 
 
 def test_live_tokens_per_second_window_and_per_stream() -> None:
-    now = [100.0]
-    live = LiveStats(clock=lambda: now[0])
-    for i in range(1, 21):  # 20 chunks over 2 s
-        now[0] = 100.0 + i * 0.1
-        live.on_progress(StreamProgress("req_a", "local", "ollama/m", i))
+    now = [102.0]
+    streams = LiveStreams()
+    live = LiveStats(clock=lambda: now[0], streams=streams)
+    stream = streams.open("req_a", "local", "ollama/m")
+    # 20 chunks from 100.1 s to 102.0 s, as the stream's own counters hold them.
+    stream.chunks, stream.first_at, stream.last_at = 20, 100.1, 102.0
     snap = live.snapshot(PeriodFigures("d"), PeriodFigures("m"), False)
     assert snap.active_streams == 1
     assert snap.local_tokens_per_second == pytest.approx(20 / 10)
-    [stream] = snap.streams
-    assert stream.tokens == 20 and stream.tokens_per_second == pytest.approx(19 / 1.9)
-    live.on_progress(StreamProgress("req_a", "local", "ollama/m", 20, done=True))
+    [rate] = snap.streams
+    assert rate.tokens == 20 and rate.tokens_per_second == pytest.approx(19 / 1.9)
+    streams.close(stream)
     live.on_finished(record(request_id="req_b", route="cloud", streamed=False, usage=Usage(output_tokens=30)))
     now[0] += 5
     snap = live.snapshot(PeriodFigures("d"), PeriodFigures("m"), False)
     assert snap.active_streams == 0 and snap.cloud_tokens_per_second == pytest.approx(3.0)
+    # The closed stream's 20 chunks counted once, still inside the window.
+    assert snap.local_tokens_per_second == pytest.approx(20 / 10)
     now[0] += 10
     assert live.snapshot(PeriodFigures("d"), PeriodFigures("m"), False).tokens_per_second == 0
 
@@ -328,13 +331,14 @@ def test_ledger_publishes_entries_live_figures_and_closes_cleanly(tmp_path: Path
 
     events = RouterEvents()
     entries, snapshots = Collect(), Collect()
-    events.ledger_entry.connect(entries.add)
-    events.live_stats.connect(snapshots.add)
     ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=FixedPower(200.0),
-                    publish_interval_s=0.05).start()  # fmt: skip
+                    publish_interval_s=0.05)  # fmt: skip
+    ledger.signals.entry_written.connect(entries.add)
+    ledger.signals.live_stats.connect(snapshots.add)
+    ledger.start()
     start = time.time()
-    for i in range(1, 31):
-        events.stream_progress.emit(StreamProgress("req_live", "local", "ollama/m", i))
+    stream = events.streams.open("req_live", "local", "ollama/m")
+    stream.add(30)
     # While the stream runs, live figures go out with it in them.
     deadline = time.monotonic() + 5
     while not any(getattr(s, "active_streams", 0) for s in snapshots.items) and time.monotonic() < deadline:
@@ -345,7 +349,7 @@ def test_ledger_publishes_entries_live_figures_and_closes_cleanly(tmp_path: Path
         record(request_id="req_live", route="local", provider="ollama", model="m", started_at=start,
                duration_s=time.time() - start, usage=Usage(input_tokens=50, output_tokens=30))
     )  # fmt: skip
-    events.stream_progress.emit(StreamProgress("req_live", "local", "ollama/m", 30, done=True))
+    events.streams.close(stream)
     assert ledger.wait_written(1) and ledger.flush()
     [entry] = entries.items
     assert entry.record.request_id == "req_live" and entry.costing.energy_wh is not None  # type: ignore[attr-defined]

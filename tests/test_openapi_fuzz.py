@@ -1,10 +1,16 @@
-"""Schemathesis against a live Hybridge, driven by its own OpenAPI document: no 5xx, ever.
+"""Schemathesis against a live Hybridge, driven by its own OpenAPI document.
 
-Every operation in resources/openapi.json (served at /openapi.json) gets generated bodies,
-headers and methods, valid and invalid, over real sockets. The upstream is the fake
-OpenAI cloud (tests/fakes/fake_openai_cloud.py), registered both as a local OpenAI-compatible
-server and as a cloud: it answers at once whatever the generated max_tokens, so the run
-tests Hybridge's edge, not a model's speed.
+Each operation in resources/openapi.json (also served at /openapi.json) gets up to 25
+generated cases (bodies, query and header parameters; valid and invalid: schemathesis's
+positive and negative modes), sent over real sockets. Every answer must be no 5xx and what
+the document promises for that operation: status code, content type, headers and body
+schema. Schemathesis generates only the documented operations; the last test checks that
+the app serves exactly the documented paths and methods, no more.
+
+The upstream is the fake OpenAI cloud (tests/fakes/fake_openai_cloud.py), registered both as
+a local OpenAI-compatible server and as a cloud: it answers at once whatever the generated
+max_tokens, so the run tests Hybridge's edge, not a model's speed. The Ollama provider
+points at a closed port.
 """
 
 from __future__ import annotations

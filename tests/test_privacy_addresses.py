@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router_core.privacy.addresses import TrustedHosts, destination_allowed, is_loopback_host, parse_ip
+from router_core.addresses import TrustedHosts, destination_allowed, is_loopback_host, parse_ip
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.1",

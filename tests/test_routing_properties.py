@@ -10,13 +10,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from router_core.errors import BadRequest, EscalationRefused, ModelNotFound, NoRoute
+from router_core.errors import EscalationRefused, HybridgeError, ModelNotFound, NoRoute
 from router_core.routing.conventions import compile_conventions, match_texts
 from router_core.routing.decide import decide
 from router_core.routing.markers import find_markers, strip_markers
 from router_core.routing.rules import rules_for
 from router_core.routing.state import RoutingState
 from router_core.settings import Settings
+from router_core.types import ChatRequest
 from tests.support.opencode_bodies import PROJECT, agent_body, chat_request, headers, history_turn, read_result
 from tests.support.servers import make_settings
 
@@ -104,13 +105,60 @@ def states(draw: st.DrawFn, privacy: bool | None = None) -> RoutingState:
     )
 
 
-EXPECTED_ERRORS = (EscalationRefused, NoRoute, ModelNotFound, BadRequest)
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def is_small_work(body: dict[str, Any]) -> bool:
     first = body["messages"][0]
     return body["model"] == "local" or (first["role"] == "system" and first["content"] in SMALL_PROMPTS)
+
+
+def names_missing_provider(model: str, conf: Settings) -> bool:
+    """`<provider>/<model>` with a provider these settings lack (`auto:TAG` is never a name)."""
+    return "/" in model and not model.startswith("auto:") and model.partition("/")[0] not in conf.providers
+
+
+def asks_for_a_missing_cloud(request: ChatRequest, state: RoutingState, conf: Settings) -> bool:
+    """Model `cloud` with no cloud model set (privacy mode would keep it local, and so does
+    small-model work or a `local` tag, whatever the model). `request` has been classified:
+    its tags are set."""
+    return (
+        request.model == "cloud"
+        and not conf.routing.cloud_model
+        and not state.privacy
+        and not request.small_task
+        and "local" not in request.tags
+    )
+
+
+def refuses(state: RoutingState) -> bool:
+    return (state.privacy and state.privacy_escalation == "refuse") or (
+        state.budget_exhausted and state.budget_action == "refuse"
+    )
+
+
+def assert_case_calls_for(
+    exc: HybridgeError, body: dict[str, Any], request: ChatRequest, state: RoutingState, conf: Settings
+) -> None:
+    """The error is one this very case calls for (`body` as the client sent it, `request` as
+    decide left it); any other error fails the property, so the properties cannot pass by
+    every case raising."""
+    if isinstance(exc, ModelNotFound):
+        assert names_missing_provider(body["model"], conf), exc.message
+    elif isinstance(exc, EscalationRefused):
+        assert refuses(state), exc.message
+        assert not is_small_work(body), exc.message
+        assert "long context" not in exc.message  # an escalation for size alone is never refused
+    elif isinstance(exc, NoRoute):
+        assert asks_for_a_missing_cloud(request, state, conf), exc.message
+    else:
+        raise AssertionError(f"unexpected {type(exc).__name__}: {exc.message}") from exc
+
+
+def assert_plan_was_due(body: dict[str, Any], request: ChatRequest, state: RoutingState, conf: Settings) -> None:
+    """A plan came back: no error was due (a model of a provider these settings lack is one)."""
+    assert not names_missing_provider(body["model"], conf), body["model"]
+    assert not asks_for_a_missing_cloud(request, state, conf), body["model"]
 
 
 def route_of(settings_: Settings, model_id: str) -> str:
@@ -127,14 +175,10 @@ def test_plans_are_well_formed_and_respect_state(
     request = chat_request(body, hdrs)
     try:
         plan = decide(request, conf, state)
-    except EXPECTED_ERRORS as exc:
-        if isinstance(exc, EscalationRefused):
-            assert (state.privacy and state.privacy_escalation == "refuse") or (
-                state.budget_exhausted and state.budget_action == "refuse"
-            )
-            assert not is_small_work(original)
-            assert "long context" not in exc.message  # an escalation for size alone is never refused
+    except HybridgeError as exc:
+        assert_case_calls_for(exc, original, request, state, conf)
         return
+    assert_plan_was_due(original, request, state, conf)
     ids = [c.id for c in plan.candidates]
     assert ids and len(ids) == len(set(ids))
     for candidate in plan.candidates:
@@ -172,13 +216,14 @@ def test_privacy_on_means_no_cloud_candidate(
     req: tuple[dict[str, Any], dict[str, str]], state: RoutingState, conf: Settings
 ) -> None:
     body, hdrs = req
+    original = copy.deepcopy(body)
+    request = chat_request(body, hdrs)
     try:
-        plan = decide(chat_request(body, hdrs), conf, state)
-    except EscalationRefused:
-        assert state.privacy_escalation == "refuse" or state.budget_action == "refuse"
+        plan = decide(request, conf, state)
+    except HybridgeError as exc:
+        assert_case_calls_for(exc, original, request, state, conf)
         return
-    except (NoRoute, ModelNotFound):
-        return
+    assert_plan_was_due(original, request, state, conf)
     assert plan.candidates
     assert all(c.route == "local" for c in plan.candidates), [c.id for c in plan.candidates]
     # Work that would have gone to the cloud says it was kept local.
@@ -195,9 +240,11 @@ def test_decide_is_deterministic(
     outcomes = []
     for _ in range(2):
         try:
-            plan = decide(chat_request(copy.deepcopy(body), dict(hdrs)), conf, state)
+            request = chat_request(copy.deepcopy(body), dict(hdrs))
+            plan = decide(request, conf, state)
             outcomes.append((plan.rule, [(c.id, c.reason) for c in plan.candidates], plan.tags))
-        except EXPECTED_ERRORS as exc:
+        except HybridgeError as exc:
+            assert_case_calls_for(exc, body, request, state, conf)
             outcomes.append((type(exc).__name__, exc.message, None))  # type: ignore[arg-type]
     assert outcomes[0] == outcomes[1]
 
@@ -279,8 +326,10 @@ def test_the_body_size_shortcut_never_changes_a_plan(
     outcomes = []
     for headers_ in (hdrs, sized):
         try:
-            plan = decide(chat_request(copy.deepcopy(body), headers_), conf, state)
+            request = chat_request(copy.deepcopy(body), headers_)
+            plan = decide(request, conf, state)
             outcomes.append([(c.id, c.reason) for c in plan.candidates])
-        except EXPECTED_ERRORS as exc:
+        except HybridgeError as exc:
+            assert_case_calls_for(exc, body, request, state, conf)
             outcomes.append([(type(exc).__name__, exc.message)])
     assert outcomes[0] == outcomes[1]

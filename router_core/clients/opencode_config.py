@@ -37,6 +37,7 @@ from router_core.errors import HybridgeError
 from router_core.inventory.machine import InventorySnapshot
 from router_core.ledger.prices import load_price_table
 from router_core.settings import Settings, write_atomic
+from router_core.tags import is_tag
 
 PROVIDER_ID = "hybridge"
 NPM_PACKAGE = "@ai-sdk/openai-compatible"
@@ -65,8 +66,6 @@ class AgentRoute:
     @classmethod
     def parse(cls, spec: str) -> AgentRoute:
         """`NAME=auto|local|cloud` or `NAME=tag:TAG[,TAG...]`."""
-        from router_core.routing.markers import TAG_RE
-
         agent, sep, target = (part.strip() for part in spec.partition("="))
         if not sep or not agent or not target:
             raise OpenCodeConfigError(f"agent mapping '{spec}': expected NAME=auto|local|cloud or NAME=tag:TAG[,TAG]")
@@ -74,7 +73,7 @@ class AgentRoute:
             raise OpenCodeConfigError(f"agent mapping '{spec}': '{agent}' is not an agent name")
         if target.startswith("tag:"):
             tags = tuple(t.strip() for t in target[4:].split(",") if t.strip())
-            bad = [t for t in tags if not TAG_RE.fullmatch(t)]
+            bad = [t for t in tags if not is_tag(t)]
             if not tags or bad:
                 raise OpenCodeConfigError(f"agent mapping '{spec}': tags are lower-case letters, digits, '_' and '-'")
             return cls(agent, tags=tags)

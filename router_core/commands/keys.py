@@ -13,7 +13,7 @@ import sys
 from router_core.commands.common import load_settings
 from router_core.errors import HybridgeError
 from router_core.keys import delete_key, find_key, key_refs, keyring_name, store_key
-from router_core.providers.presets import PRESETS, preset_env
+from router_core.presets import PRESETS, preset_env
 from router_core.settings import ProviderSettings, Settings
 
 

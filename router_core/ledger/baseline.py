@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from router_core.events import RequestRecord
+from router_core.records import RequestRecord
 from router_core.types import Usage
 
 MAX_SESSIONS = 4096

@@ -81,10 +81,6 @@ class BudgetAlerts:
     def __init__(self) -> None:
         self._said: set[tuple[str, str, str]] = set()
 
-    def note_existing(self, settings: BudgetSettings, day: PeriodFigures, month: PeriodFigures) -> None:
-        """Alerts already due when the ledger opens are not said again."""
-        self.new_alerts(settings, day, month)
-
     def new_alerts(self, settings: BudgetSettings, day: PeriodFigures, month: PeriodFigures) -> list[BudgetAlert]:
         alerts: list[BudgetAlert] = []
         periods: tuple[tuple[Period, PeriodFigures, float], ...] = (

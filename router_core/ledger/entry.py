@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router_core.events import RequestRecord
 from router_core.ledger.prices import PriceTable
+from router_core.records import RequestRecord
 from router_core.types import Usage
 
 WH_PER_KWH = 1000.0

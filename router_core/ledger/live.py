@@ -1,7 +1,7 @@
 """Live figures: tokens/sec over the last 10 s and per active stream, TTFT, active streams.
 
 Streams are sampled, not followed: each running stream bumps plain counters on its
-LiveStream (router_core/events.py) and this module reads them when a snapshot is taken
+LiveStream (router_core/records.py) and this module reads them when a snapshot is taken
 (the ledger's publisher, about once a second, and the tray's 1 s refresh), so a chunk costs
 the router nothing here. Finished requests arrive as events (a few list operations under a
 lock). A streamed chunk counts as one token (engines send about one a chunk); a whole
@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from router_core.events import LiveStream, LiveStreams, RequestRecord, StreamProgress
+from router_core.records import LiveStream, LiveStreams, RequestRecord
 
 WINDOW_S = 10.0
 TTFT_KEEP = 20
@@ -55,15 +55,6 @@ class PeriodFigures:
     subscription_requests: int = 0
     energy_estimated: int = 0
 
-    @property
-    def electricity_note(self) -> str:
-        if self.local_requests == 0:
-            return ""
-        if self.electricity_unmeasured:
-            return "electricity not measured"
-        estimated = " estimated" if self.energy_estimated else ""
-        return f"electricity {self.energy_wh:.2f} Wh{estimated} (${self.energy_cost_usd:.4f})"
-
 
 @dataclass(frozen=True, slots=True)
 class LiveSnapshot:
@@ -84,15 +75,6 @@ class LiveSnapshot:
         return len(self.streams)
 
 
-@dataclass
-class _Stream:
-    route: str
-    model: str
-    first_at: float
-    last_at: float
-    chunks: int = 0
-
-
 class LiveStats:
     def __init__(self, clock: Callable[[], float] = time.time, streams: LiveStreams | None = None) -> None:
         self._clock = clock
@@ -100,29 +82,12 @@ class LiveStats:
         # Chunks of each sampled stream already counted in `_tokens`.
         self._seen: dict[str, int] = {}
         self._tokens: deque[tuple[float, int, bool]] = deque()  # (at, tokens, local)
-        self._streams: dict[str, _Stream] = {}
         self._ttfts: deque[float] = deque(maxlen=TTFT_KEEP)
         self._lock = threading.Lock()
         self._version = 0
 
     def _now(self) -> float:
         return self._clock()
-
-    def on_progress(self, progress: StreamProgress) -> None:
-        now = self._now()
-        with self._lock:
-            self._version += 1
-            if progress.done:
-                self._streams.pop(progress.request_id, None)
-                return
-            stream = self._streams.get(progress.request_id)
-            if stream is None:
-                stream = self._streams[progress.request_id] = _Stream(progress.route, progress.model, now, now)
-            new = progress.chunks - stream.chunks
-            stream.chunks = progress.chunks
-            stream.last_at = now
-            if new > 0:
-                self._tokens.append((now, new, progress.route == "local"))
 
     def on_finished(self, record: RequestRecord) -> None:
         now = self._now()
@@ -162,14 +127,13 @@ class LiveStats:
         """(request id, first chunk, now) of every local stream still running (to share GPU energy)."""
         now = self._now()
         with self._lock:
-            sampled = [(s.request_id, s.first_at, now) for s in self._sample(now) if s.route == "local" and s.chunks]
-            return sampled + [(rid, s.first_at, now) for rid, s in self._streams.items() if s.route == "local"]
+            return [(s.request_id, s.first_at, now) for s in self._sample(now) if s.route == "local" and s.chunks]
 
     def busy(self) -> bool:
         """Streams are running or tokens are still inside the window."""
         now = self._now()
         with self._lock:
-            if self._sample(now) or self._streams:
+            if self._sample(now):
                 return True
             return bool(self._tokens and self._tokens[-1][0] > now - WINDOW_S)
 
@@ -183,21 +147,11 @@ class LiveStats:
             cloud = sum(n for _, n, is_local in self._tokens if not is_local)
             streams = tuple(
                 StreamRate(
-                    request_id=rid,
-                    route=s.route,
-                    model=s.model,
-                    tokens=s.chunks,
-                    # The first chunk starts the clock; the rest are decoded after it.
-                    tokens_per_second=(s.chunks - 1) / (s.last_at - s.first_at) if s.last_at > s.first_at else None,
-                    running_s=now - s.first_at,
-                )
-                for rid, s in self._streams.items()
-            ) + tuple(
-                StreamRate(
                     request_id=s.request_id,
                     route=s.route,
                     model=s.model,
                     tokens=s.chunks,
+                    # The first chunk starts the clock; the rest are decoded after it.
                     tokens_per_second=(s.chunks - 1) / (s.last_at - s.first_at) if s.last_at > s.first_at else None,
                     running_s=now - s.first_at if s.chunks else 0.0,
                 )

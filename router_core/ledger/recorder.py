@@ -3,9 +3,9 @@
 The event listener runs in the router's event loop, so it only appends to a queue; one
 writer thread takes everything queued at once (a batch: one row when quiet, many under
 load), prices each record, measures its energy, writes the batch in one transaction,
-updates today's and this month's totals and the budget once, and publishes `ledger_entry`,
-`live_stats` (sampled about once a second while busy: streams are counters, never events
-per chunk) and `budget_alert` events. A row waits at most for the batch before it to be
+updates today's and this month's totals and the budget once, and publishes its own signals
+(ledger/signals.py): `entry_written`, `live_stats` (sampled about once a second while busy:
+streams are counters, never events per chunk) and `budget_alert`. A row waits at most for the batch before it to be
 written; a killed process loses at most the rows in flight (queued, or in the transaction
 being written), as it did with one transaction per row.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from router_core.events import RequestRecord, RouterEvents, StreamProgress
+from router_core.events import RouterEvents
 from router_core.ledger import store
 from router_core.ledger.baseline import BaselineCache
 from router_core.ledger.budget import BudgetAlerts, BudgetState, budget_state
@@ -42,6 +42,8 @@ from router_core.ledger.metrics import Counters
 from router_core.ledger.periods import PeriodTotals, day_bounds
 from router_core.ledger.prices import baseline_ref, load_price_table
 from router_core.ledger.schema import connect, ledger_path
+from router_core.ledger.signals import LedgerSignals
+from router_core.records import RequestRecord
 from router_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class Ledger:
         settings: Settings,
         events: RouterEvents,
         *,
+        signals: LedgerSignals | None = None,
         path: Path | None = None,
         power: PowerSource | Literal["nvml"] | None = "nvml",
         clock: Callable[[], float] = time.time,
@@ -84,6 +87,8 @@ class Ledger:
     ) -> None:
         self.settings = settings
         self.events = events
+        # What the ledger publishes; the service passes one that outlives each ledger.
+        self.signals = signals or LedgerSignals()
         self.path = path or ledger_path(settings)
         self.prices = load_price_table(settings)
         self.baseline_model = baseline_ref(settings)
@@ -136,7 +141,6 @@ class Ledger:
         self._refresh_budget(say_alerts=False)
         self._accepting = True
         self.events.request_finished.connect(self._on_finished)
-        self.events.stream_progress.connect(self._on_progress)
         self.meter.start()
         self._thread = threading.Thread(target=self._run, name="hybridge-ledger", daemon=True)
         self._thread.start()
@@ -148,7 +152,6 @@ class Ledger:
             return
         self._accepting = False
         self.events.request_finished.disconnect(self._on_finished)
-        self.events.stream_progress.disconnect(self._on_progress)
         self._queue.put(_STOP)
         if self._thread is not None:
             self._thread.join(timeout)
@@ -180,9 +183,6 @@ class Ledger:
             self._queue.put(record)
         else:
             log.warning("ledger closed: request %s not recorded", record.request_id)
-
-    def _on_progress(self, progress: StreamProgress) -> None:
-        self.live.on_progress(progress)
 
     # -- what the rest of the router reads -----------------------------------------------
 
@@ -224,7 +224,7 @@ class Ledger:
         if say_alerts:
             for alert in alerts:
                 log.warning("%s", alert.message)
-                self.events.budget_alert.emit(alert)
+                self.signals.budget_alert.emit(alert)
 
     def _take(self, timeout: float) -> list[Job]:
         """The next job, and everything queued behind it (at most MAX_BATCH); [] on timeout."""
@@ -266,10 +266,10 @@ class Ledger:
                 # While busy, and once more after, so views do not keep a stale tokens/sec.
                 if self.live.version != last_version or busy or was_busy:
                     last_version = self.live.version
-                    self.events.live_stats.emit(self.snapshot())
+                    self.signals.live_stats.emit(self.snapshot())
                 was_busy = busy
         # One last picture, so views do not keep a stale tokens/sec.
-        self.events.live_stats.emit(self.snapshot())
+        self.signals.live_stats.emit(self.snapshot())
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -339,7 +339,7 @@ class Ledger:
             self.counters.add(entry)
         self._refresh_budget(say_alerts=True)
         for entry in entries:
-            self.events.ledger_entry.emit(entry)
+            self.signals.entry_written.emit(entry)
 
     def _rate(self, job: _Rate) -> None:
         assert self._conn is not None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 
-from router_core.privacy.addresses import destination_allowed
+from router_core.addresses import destination_allowed
 from router_core.privacy.ollama_cloud import is_cloud_model_name
 from router_core.privacy.state import PrivacyState
 

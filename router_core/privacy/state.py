@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from router_core.privacy.addresses import TrustedHosts
+from router_core.addresses import TrustedHosts
 from router_core.signals import Signal
 
 if TYPE_CHECKING:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from router_core.keys import KeySource
+from router_core.presets import preset_env
 from router_core.providers.anthropic import AnthropicProvider
 from router_core.providers.base import Provider
 from router_core.providers.http import TransportFactory, default_transport
 from router_core.providers.ollama import OllamaProvider
 from router_core.providers.openai_compat import OpenAICompatProvider
-from router_core.providers.presets import preset_env
 from router_core.settings import Settings, ollama_base_url
 
 

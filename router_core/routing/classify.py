@@ -1,4 +1,4 @@
-"""Classify a chat request (pure, no I/O): small-model work, tags and where they came from.
+"""Classify a chat request (no I/O, no clocks): small-model work, tags and where they came from.
 
 Tag sources, all merged:
 - the model asked for: `local`, `cloud`, or `auto:TAG[,TAG]` (e.g. an OpenCode agent on

@@ -17,13 +17,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from router_core.globs import expand_braces, glob_to_regex, required_literal
+
 # A run of characters a path can hold (ASCII: the common case, and cheap to scan).
 _PATH_RUN = re.compile(r"[A-Za-z0-9_.~@+\-/\\]*")
 # A run of path characters holding a separator or a dot: the fallback tokenizer.
 _PATH_TOKEN = re.compile(r"(?<![\w.~@+\-/\\])(?=[\w.~@+\-/\\]*[/\\.])[\w.~@+\-/\\]+")
 _GLOB_CHARS = frozenset("*?{}")
-_BRACES = re.compile(r"\{([^{}]*)\}")
-_MIN_LITERAL = 2
 # Longest path we cut out around a literal hit (a real path is far shorter).
 _MAX_PATH = 512
 
@@ -46,64 +46,6 @@ class CompiledConvention:
     windows_literal: str  # the same with `\` separators ("" when it has none)
 
 
-def expand_braces(glob: str) -> list[str]:
-    """`**/*.{sql,prisma}` -> [`**/*.sql`, `**/*.prisma`] (nested braces expand too)."""
-    match = _BRACES.search(glob)
-    if match is None:
-        return [glob]
-    head, tail = glob[: match.start()], glob[match.end() :]
-    return [x for option in match.group(1).split(",") for x in expand_braces(head + option + tail)]
-
-
-def glob_to_regex(glob: str) -> str:
-    """Translate one brace-free glob into a regex for `fullmatch` on a `/`-separated path."""
-    pattern = glob.replace("\\", "/").lstrip("/")
-    while pattern.startswith("./"):
-        pattern = pattern[2:]
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif ch == "*":
-            out.append("[^/]*")
-            i += 1
-        elif ch == "?":
-            out.append("[^/]")
-            i += 1
-        elif ch == "[":
-            end = pattern.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape(ch))
-                i += 1
-                continue
-            body = pattern[i + 1 : end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(ch))
-            i += 1
-    # A glob may match any tail of the path that starts after a separator.
-    return "(?:.*/)?" + "".join(out)
-
-
-def required_literal(glob: str) -> str:
-    """The longest wildcard-free run every match must contain, lower-cased."""
-    pattern = glob.replace("\\", "/").lstrip("/")
-    # `**/` may match nothing, so the separator next to it is not required text.
-    pattern = pattern.replace("**/", "\0").replace("/**", "/\0")
-    runs = re.split(r"[*?\[\]\0]", pattern)
-    best = max(runs, key=len, default="")
-    return best.lower() if len(best) >= _MIN_LITERAL else ""
-
-
 def compile_conventions(conventions: Mapping[str, str]) -> tuple[CompiledConvention, ...]:
     """Compile `glob -> tag` (an empty tag switches a shipped convention off)."""
     compiled = []
@@ -116,18 +58,6 @@ def compile_conventions(conventions: Mapping[str, str]) -> tuple[CompiledConvent
             windows = literal.replace("/", "\\") if "/" in literal else ""
             compiled.append(CompiledConvention(glob, tag, regex, literal, windows))
     return tuple(compiled)
-
-
-def check_glob(glob: str) -> str | None:
-    """Why `glob` is unusable, or None."""
-    if not glob.strip():
-        return "a convention glob cannot be empty"
-    try:
-        for one in expand_braces(glob):
-            re.compile(glob_to_regex(one))
-    except re.error as exc:
-        return f"'{glob}' is not a valid glob ({exc})"
-    return None
 
 
 def _normalize(path: str) -> str:

@@ -4,7 +4,7 @@ A model cools down when it answers 429/503/529 with a Retry-After (for that long
 or after `after_failures` failures in a row (connect, timeout, rate limit, overload, 5xx)
 for `cooldown_s`. A model in cooldown is not skipped outright: routing moves it to the back
 of each plan, so it is still tried when nothing else is left, and its first success clears
-it. Routing sees only `cooling()`, a frozenset snapshot, so `decide` stays pure; the clock
+it. Routing sees only `cooling()`, a frozenset snapshot, so `decide` reads no clock; the clock
 lives here.
 """
 

@@ -1,4 +1,7 @@
-"""Decide a RoutePlan for a request (pure, no I/O, no clocks).
+"""Decide a RoutePlan for a request: no I/O and no clocks, so the same request, settings and
+state give the same plan. Not pure in the strict sense: `classify` writes what it found onto
+the request (its tags, small task, and the forwarded body without markers), which is why a
+request is classified once per plan and classifying it again changes nothing.
 
 The first candidate comes from the first rule that applies:
 

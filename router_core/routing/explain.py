@@ -29,7 +29,7 @@ def explain(
     """The plan for `request` (or the error it would get), with tags, matches and sizes.
 
     `outcome`: the plan (or error) Runtime.plan(dry_run=True) gave for this state; None
-    plans here with the same pure function.
+    plans here with the same `decide` (no I/O, no clocks).
     """
     rules = rules_for(settings)
     prompt = estimate_prompt_tokens(request.messages, request.tools)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 
 from router_core.errors import BadRequest
+from router_core.tags import TAG_PATTERN as _TAG
+from router_core.tags import is_tag
 
-_TAG = r"[a-z0-9][a-z0-9_-]{0,63}"
-TAG_RE = re.compile(_TAG)
 # A marker stands alone: after the start, a space, a quote or an opening bracket (`opencode
 # run "..."` sends the prompt quoted), and before a space, punctuation, a closing quote or
 # bracket, or the end. One space after it goes too, so stripping leaves no double space.
@@ -65,7 +65,7 @@ def parse_tags(raw: object, where: str) -> list[str]:
         tag = item.strip().lower()
         if not tag:
             continue
-        if not TAG_RE.fullmatch(tag):
+        if not is_tag(tag):
             raise BadRequest(
                 f"'{where}': '{item[:40]}' is not a tag (letters, digits, '_' and '-'; at most 64)",
                 param=where,

@@ -1,6 +1,6 @@
 """What the router knows right now that a routing decision depends on, besides settings.
 
-`decide` stays pure: everything that changes while the router runs (the privacy switch,
+`decide` stays free of I/O and clocks: everything that changes while the router runs (the privacy switch,
 budget state, cooldowns, what the machine can hold, who wrote a session's code) comes in
 through one frozen `RoutingState` built per request by `Runtime.routing_state()`.
 """

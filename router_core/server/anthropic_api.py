@@ -21,7 +21,7 @@ from router_core.routing.tokens import estimate_prompt_tokens
 from router_core.runtime import Runtime
 from router_core.server.anthropic_encoder import ANTHROPIC, AnthropicEncoder
 from router_core.server.anthropic_request import parse_messages_request
-from router_core.server.app import FORWARDED_HEADERS, json_response, new_request_id, read_json
+from router_core.server.helpers import FORWARDED_HEADERS, json_response, new_request_id, read_json
 from router_core.server.routed import RoutedChat, route_headers
 from router_core.types import ChatRequest
 

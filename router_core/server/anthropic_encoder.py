@@ -16,8 +16,8 @@ from typing import Any, Literal
 import orjson
 from starlette.responses import Response
 
-from router_core.errors import BadRequest, HybridgeError, UpstreamError
-from router_core.server.errors import error_headers
+from router_core.errors import HybridgeError
+from router_core.server.errors import anthropic_error_body, anthropic_error_response
 from router_core.server.routed import StreamEncoder
 from router_core.types import JSON, Completion, Usage
 
@@ -28,16 +28,6 @@ STOP_REASONS = {
     "tool_calls": "tool_use",
     "function_call": "tool_use",
     "content_filter": "refusal",
-}
-# HTTP status → Anthropic error type.
-_TYPES_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
 }
 _BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -64,42 +54,6 @@ def tool_input(arguments: Any) -> JSON:
     except orjson.JSONDecodeError:
         return {"raw_arguments": str(arguments)}
     return value if isinstance(value, dict) else {"value": value}
-
-
-def error_status_and_type(exc: HybridgeError) -> tuple[int, str]:
-    if isinstance(exc, UpstreamError):
-        if exc.kind == "overloaded":
-            return 529, "overloaded_error"
-        if exc.kind == "rate_limit":
-            return 429, "rate_limit_error"
-        if exc.kind == "context_overflow":
-            return 400, "invalid_request_error"
-    if isinstance(exc, BadRequest) and exc.status == 404:
-        return 404, "not_found_error"
-    status = exc.status
-    return status, _TYPES_BY_STATUS.get(status, "api_error" if status >= 500 else "invalid_request_error")
-
-
-def error_message(exc: HybridgeError) -> str:
-    # Claude Code compacts its conversation when an error says "prompt is too long".
-    if isinstance(exc, UpstreamError) and exc.kind == "context_overflow":
-        return f"prompt is too long: {exc.message}"
-    return exc.message
-
-
-def anthropic_error_body(exc: HybridgeError, request_id: str) -> JSON:
-    _, etype = error_status_and_type(exc)
-    return {"type": "error", "error": {"type": etype, "message": error_message(exc)}, "request_id": request_id}
-
-
-def anthropic_error_response(exc: HybridgeError, request_id: str) -> Response:
-    status, _ = error_status_and_type(exc)
-    return Response(
-        orjson.dumps(anthropic_error_body(exc, request_id)),
-        status_code=status,
-        media_type="application/json",
-        headers={**error_headers(exc, request_id), "request-id": request_id},
-    )
 
 
 def sse(name: str, data: JSON) -> bytes:

@@ -16,8 +16,8 @@ from starlette.routing import BaseRoute, Route
 from router_core.errors import BadRequest, HybridgeError
 from router_core.local_calls import LocalCall, local_target, upstream_status
 from router_core.runtime import Runtime
-from router_core.server.app import json_response, new_request_id, read_json
 from router_core.server.errors import openai_error_response
+from router_core.server.helpers import json_response, new_request_id, read_json
 from router_core.server.ollama_api import ollama_error
 from router_core.types import Usage
 

@@ -22,8 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from router_core.errors import BadRequest, HybridgeError
 from router_core.runtime import Runtime
-from router_core.server.app import FORWARDED_HEADERS, json_response, new_request_id, read_json
 from router_core.server.errors import error_headers
+from router_core.server.helpers import FORWARDED_HEADERS, json_response, new_request_id, read_json
 from router_core.server.ollama_front_translate import (
     VIRTUAL,
     chat_body,

@@ -7,10 +7,8 @@ GET answers the live state, cloud requests in flight and Ollama's cloud warning.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -19,14 +17,10 @@ from router_core.errors import BadRequest, HybridgeError
 from router_core.privacy.report import privacy_report
 from router_core.privacy.switch import switch_privacy
 from router_core.runtime import Runtime
-from router_core.server.app import read_json
 from router_core.server.errors import openai_error_response
+from router_core.server.helpers import json_response, new_request_id, read_json
 
 MAX_BODY_BYTES = 4096
-
-
-def _json(data: Any) -> Response:
-    return Response(orjson.dumps(data), media_type="application/json")
 
 
 def _parse(data: Any) -> bool:
@@ -40,10 +34,10 @@ def _parse(data: Any) -> bool:
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
     async def show(request: Request) -> Response:
-        return _json(await privacy_report(runtime))
+        return json_response(await privacy_report(runtime))
 
     async def switch(request: Request) -> Response:
-        request_id = "req_" + secrets.token_hex(12)
+        request_id = new_request_id()
         try:
             enabled = _parse(await read_json(request, MAX_BODY_BYTES))
         except HybridgeError as exc:
@@ -52,7 +46,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         result = await asyncio.to_thread(switch_privacy, runtime, enabled)
         report = await privacy_report(runtime)
         report.update({"saved": result.saved, "problem": result.problem})
-        return _json(report)
+        return json_response(report)
 
     return [
         Route("/hybridge/privacy", show, methods=["GET"]),

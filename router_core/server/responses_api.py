@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from router_core.errors import BadRequest, HybridgeError
 from router_core.runtime import Runtime
-from router_core.server.app import FORWARDED_HEADERS, new_request_id, read_json
+from router_core.server.helpers import FORWARDED_HEADERS, new_request_id, read_json
 from router_core.server.openai_request import parse_chat_request
 from router_core.server.responses_encoder import ResponsesEncoder
 from router_core.server.responses_translate import chat_body

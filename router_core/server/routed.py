@@ -25,9 +25,9 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from router_core.errors import HybridgeError, UpstreamError
-from router_core.events import LiveStream, Outcome, RequestRecord
 from router_core.executor import PlanFailed
 from router_core.inflight import InFlightRequest
+from router_core.records import LiveStream, Outcome, RequestRecord
 from router_core.routing.plan import Candidate, RoutePlan
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_body, openai_error_response

@@ -19,8 +19,8 @@ from router_core.ledger.metrics import CONTENT_TYPE
 from router_core.ledger.recorder import Ledger
 from router_core.ledger.store import Rating
 from router_core.runtime import Runtime
-from router_core.server.app import json_response, new_request_id, read_json
 from router_core.server.errors import openai_error_response
+from router_core.server.helpers import json_response, new_request_id, read_json
 from router_core.types import JSON
 
 FEEDBACK_LIMIT_BYTES = 4096

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from router_core.events import RequestRecord
+from router_core.records import RequestRecord
 from router_core.service import RouterService
 from router_core.settings import Settings
 from tests.fakes.fake_anthropic import FakeAnthropic, FakeAnthropicState

@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from router_core.events import RequestRecord, RouterEvents
+from router_core.events import RouterEvents
 from router_core.ledger.recorder import Ledger
+from router_core.records import RequestRecord
 from router_core.types import Usage
 from tests.support.servers import make_settings
 

@@ -1,0 +1,101 @@
+"""What every endpoint shares: a request id, the body read as JSON (and checked), a JSON
+answer, and the headers routing may read."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from router_core.errors import BadRequest
+
+MAX_JSON_DEPTH = 64
+# Body fields some gateways read to pick an upstream or its key (LiteLLM's `api_base`...):
+# here the upstream and its key are the user's settings, never the client's choice.
+UPSTREAM_FIELDS = frozenset(
+    {"api_base", "base_url", "baseURL", "api_key", "apiKey", "api_version", "custom_llm_provider", "user_config"}
+)
+# Headers routing may read; everything else the client sends stays out of the request.
+# (content-length lets routing bound the prompt's size without walking a long history.)
+FORWARDED_HEADERS = (
+    "user-agent",
+    "x-session-id",
+    "x-session-affinity",
+    "x-parent-session-id",
+    "x-hybridge-tags",
+    "content-length",
+)
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def forwarded_headers(request: Request) -> dict[str, str]:
+    """The FORWARDED_HEADERS the client sent."""
+    return {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refusing bodies over `limit` bytes before reading them whole."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"request body is larger than {limit} bytes", status=413)
+    chunks = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"request body is larger than {limit} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or its body stalled (server/limits.py): no one to answer
+        raise BadRequest("the request body stopped arriving", status=408) from None
+    try:
+        data = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON ({exc.msg})") from None
+    check_json_body(data)
+    return data
+
+
+def json_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays/objects nest deeper than `limit`: level by level, no recursion to exhaust.
+
+    On the hot path: about 0.1 ms for an OpenCode-sized body (190 kB), as much as parsing it.
+    """
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        deeper: list[Any] = []
+        keep = deeper.append
+        for container in level:
+            for item in container.values() if type(container) is dict else container:
+                kind = type(item)
+                if kind is dict or kind is list:
+                    keep(item)
+        level = deeper
+    return False
+
+
+def check_json_body(data: Any) -> None:
+    """Refuse bodies nested too deep (400) or that try to pick the upstream or its key."""
+    if json_too_deep(data):
+        raise BadRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(data, dict):
+        chosen = UPSTREAM_FIELDS.intersection(data)
+        if chosen:
+            field = sorted(chosen)[0]
+            raise BadRequest(
+                f"'{field}' is not accepted: the upstream and its key come from Hybridge's settings", param=field
+            )
