@@ -20,7 +20,8 @@ OLLAMA_CONTEXT_LENGTH set once); (b) through Hybridge (`/v1/chat/completions` an
 
 Reported per session and mode: model loads (after the first), prompt tokens the runner
 really evaluated (llama-server's `timings.prompt_n`, summed), and total wall time, with the
-ratios Hybridge / direct. Run: `.venv/bin/python -m bench.bench_sessions`.
+ratios Hybridge / direct. Run: `.venv/bin/python -m bench.bench_sessions --rounds 2`; the
+figures are in docs/sessions.md.
 """
 
 from __future__ import annotations
