@@ -15,6 +15,7 @@ from router_core.events import KeptLocal, RouterEvents
 from router_core.executor import Executor
 from router_core.inflight import InFlight
 from router_core.inventory.machine import HardwareProbe, Inventory, InventorySnapshot
+from router_core.inventory.shown_models import ShownModels
 from router_core.ledger.budget import BudgetState
 from router_core.ledger.recorder import Ledger
 from router_core.ledger.signals import LedgerSignals
@@ -63,7 +64,9 @@ class Runtime:
         self.config_path: Path | None = None
         transport_factory = guarded(transport_factory, self.privacy)
         self.transport_factory = transport_factory
-        self.providers: dict[str, Provider] = build_providers(settings, transport_factory)
+        # Each Ollama server's /api/show answers, read once for its provider and inventory alike.
+        shown = {name: ShownModels() for name, conf in settings.providers.items() if conf.kind == "ollama"}
+        self.providers: dict[str, Provider] = build_providers(settings, transport_factory, shown)
         routing = settings.routing
         cooldowns = Cooldowns(
             after_failures=routing.cooldown_after_failures,
@@ -77,7 +80,9 @@ class Runtime:
         # The ledger (router_core/ledger/): opened by the service with `open_ledger()`.
         self.ledger: Ledger | None = None
         # What this machine and its Ollama servers can hold; sizes every local num_ctx.
-        self.inventory = Inventory(settings, transport_factory=transport_factory, hardware_probe=hardware_probe)
+        self.inventory = Inventory(
+            settings, transport_factory=transport_factory, hardware_probe=hardware_probe, shown=shown
+        )
         self.inventory.updated.connect(self._apply_inventory)
         self._switch_reads: set[asyncio.Task[None]] = set()
         # What Ollama says of each model name: cloud (remote) or here; asked before first use.

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from router_core.inventory.fit import FitBudget, ModelFit, fit_all
 from router_core.inventory.hardware import HardwareInfo, probe_hardware
 from router_core.inventory.ollama_inventory import OllamaInventory, OllamaStatus
+from router_core.inventory.shown_models import ShownModels
 from router_core.providers.http import TransportFactory, default_transport
 from router_core.settings import Settings, ollama_base_url
 from router_core.signals import Signal
@@ -61,7 +62,9 @@ class Inventory:
         *,
         transport_factory: TransportFactory = default_transport,
         hardware_probe: HardwareProbe | None = None,
+        shown: Mapping[str, ShownModels] | None = None,
     ) -> None:
+        """`shown`: per Ollama provider, the /api/show answers its reader shares with the provider."""
         self.settings = settings
         conf = settings.inventory
         self._probe = hardware_probe or (lambda: probe_hardware(conf.probe_timeout_s))
@@ -71,6 +74,7 @@ class Inventory:
                 transport=transport_factory(),
                 timeout_s=conf.ollama_timeout_s,
                 kv_cache_type=conf.kv_cache_type,
+                shown=(shown or {}).get(name),
             )
             for name, p in settings.providers.items()
             if p.kind == "ollama"
