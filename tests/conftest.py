@@ -1,4 +1,10 @@
-"""Session fixtures: the real local model and the Ollama-API test server in front of it."""
+"""Session fixtures: the real local model and the Ollama-API test server in front of it, and
+the same engine in canned mode (no model) for the fast suite.
+
+Markers: a test that uses the `llama_server` fixture (the `fake_ollama` engine uses it) is
+marked `real_model` here; a test that starts llama-server or a real client any other way
+carries the marker itself, and tests/support/needs.py stops it if it does not.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import keyring
 import pytest
 
 from router_core.settings import Settings
+from tests.support import needs
 from tests.support.fake_ollama import FakeOllama
 from tests.support.llama import LlamaServer
 from tests.support.memory_keyring import MemoryKeyring
@@ -26,6 +33,19 @@ os.environ["XDG_DATA_HOME"] = os.path.join(_ISOLATED, "data")
 os.environ["XDG_STATE_HOME"] = os.path.join(_ISOLATED, "state")
 # Subprocesses (`hybridge serve`, `hybridge keys`) get a keyring that refuses everything.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "llama_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_model)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the test's fixtures start anything: what its markers allow it to start.
+    for marker in needs.allowed:
+        needs.allowed[marker] = item.get_closest_marker(marker) is not None
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +90,21 @@ def fake_ollama(llama_server: LlamaServer) -> Iterator[RunningFakeOllama]:
     finally:
         server.stop()
         fake.close()  # its runners are llama-server processes of their own
+
+
+CANNED_REPLY = "Canned answer from the Ollama test engine."
+
+
+@pytest.fixture(scope="session")
+def canned_ollama() -> Iterator[RunningFakeOllama]:
+    """The Ollama-API test engine in canned mode: Ollama's API, validation and scheduler
+    bookkeeping, every answer CANNED_REPLY, no llama-server (tests/support/fake_ollama.py)."""
+    fake = FakeOllama(canned=CANNED_REPLY)
+    server = ThreadedServer(fake.app).start()
+    try:
+        yield RunningFakeOllama(fake, server)
+    finally:
+        server.stop()
 
 
 LOCAL_MODEL = "gemma3:270m"

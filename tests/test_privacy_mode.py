@@ -1,9 +1,10 @@
 """Privacy mode end to end over real sockets: the switch, kept-local work, Ollama's cloud
 models, stopping cloud streams in flight, and the `hybridge privacy` / `token` commands.
 
-Local answers come from the Ollama-API test server backed by the real llama-server; the
-"cloud" is the wire-faithful fake OpenAI cloud (tests/fakes/fake_openai_cloud.py), or
-llama-server itself registered as a cloud-kind provider when a long real stream is needed.
+Local answers come from the Ollama-API test engine in canned mode; the "cloud" is the
+wire-faithful fake OpenAI cloud (tests/fakes/fake_openai_cloud.py), or the real llama-server
+registered as a cloud-kind provider where a long real stream is needed (that test is
+`real_model`).
 These run on loopback, where the egress guard lets traffic through: they test the policy
 layer; tests/test_egress_namespace.py tests the guard below it.
 """
@@ -49,10 +50,11 @@ CLOUD_MODEL = "gpt-oss:120b-cloud"
 
 
 @pytest.fixture(scope="module")
-def ollama_with_cloud(llama_server: LlamaServer) -> Iterator[tuple[FakeOllama, str]]:
-    """An Ollama that also lists a cloud model, as one signed in to ollama.com does."""
+def ollama_with_cloud() -> Iterator[tuple[FakeOllama, str]]:
+    """An Ollama that also lists a cloud model, as one signed in to ollama.com does (the
+    engine in canned mode: where work goes is under test, not what the model says)."""
     fake = FakeOllama(
-        llama_server.url,
+        canned="Kept on this machine.",
         models=[
             FakeModel(LOCAL_MODEL, loaded_vram=0),
             FakeModel(CLOUD_MODEL, remote_host="https://ollama.com:443"),

@@ -1,6 +1,6 @@
 """Replay of OpenCode and Claude Code sessions through `hybridge serve` (a real subprocess,
-real uvicorn, real sockets), with the Ollama-API test engine (tests/support/fake_ollama.py,
-scripted replies: routing is under test, not the model's words) and a fake OpenAI cloud
+real uvicorn, real sockets), with the Ollama-API test engine (tests/support/fake_ollama.py
+in canned mode: routing is under test, not the model's words) and a fake OpenAI cloud
 (tests/fakes/fake_openai_cloud.py) behind three cloud providers, one per escalation target,
 so the model a request went to names the rule that sent it.
 
@@ -43,9 +43,9 @@ LOCAL_CONTEXT = 40_960
 
 @pytest.fixture(scope="module")
 def backends() -> Iterator[tuple[FakeOllama, FakeOpenAICloud, str, str]]:
-    # Replies are scripted, so the engine never asks llama-server for tokens (nothing listens there).
-    ollama = FakeOllama("http://127.0.0.1:9", [FakeModel("qwen3:30b-a3b", context_length=LOCAL_CONTEXT,
-                                                          capabilities=["completion", "tools"], loaded_vram=0)])
+    # Canned replies: the engine runs no llama-server.
+    ollama = FakeOllama(models=[FakeModel("qwen3:30b-a3b", context_length=LOCAL_CONTEXT,
+                                          capabilities=["completion", "tools"], loaded_vram=0)], canned="Done.")
     cloud = FakeOpenAICloud()
     cloud.state.context_window = 1_000_000
     o, c = ThreadedServer(ollama.app).start(), ThreadedServer(cloud.app).start()
@@ -72,7 +72,7 @@ def _config(tmp: Path, ollama_url: str, cloud_url: str, privacy: dict[str, Any])
 
 def _replay(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp: Path,
             privacy: dict[str, Any]) -> list[tuple[ReplayRequest, int, str, str]]:
-    ollama, _, ollama_url, cloud_url = backends
+    _, _, ollama_url, cloud_url = backends
     env = {**os.environ, "REPLAY_CLOUD_KEY": API_KEY, "XDG_DATA_HOME": str(tmp / "data"),
            "XDG_CONFIG_HOME": str(tmp / "config"), "XDG_STATE_HOME": str(tmp / "state")}
     results = []
@@ -80,11 +80,9 @@ def _replay(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp: Path,
             httpx.Client(timeout=60) as client:
         root = hb.base_url.removesuffix("/v1").removesuffix("/")
         for request in all_requests():
-            ollama.state.script[:] = [[{"content": "Done."}]]
             response = client.post(root + request.path, json=request.body, headers=request.headers)
             results.append((request, response.status_code, response.headers.get("x-hybridge-route", ""),
                             response.headers.get("x-hybridge-model", "")))
-            ollama.state.script.clear()
     return results
 
 

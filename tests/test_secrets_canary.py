@@ -68,7 +68,7 @@ def leaky_cloud(key: str) -> FakeOpenAICloud:
 
 
 def test_the_canary_key_appears_nowhere(
-    canary_key: str, all_logs: io.StringIO, fake_ollama: RunningFakeOllama, tmp_path: Path
+    canary_key: str, all_logs: io.StringIO, canned_ollama: RunningFakeOllama, tmp_path: Path
 ) -> None:
     fake = leaky_cloud(canary_key)
     cloud = ThreadedServer(fake.app).start()
@@ -80,7 +80,7 @@ def test_the_canary_key_appears_nowhere(
     config = tmp_path / "config.toml"
     cloud_conf = {"kind": "openai", "base_url": f"{cloud.url}/v1", "api_key": "keyring:cloud"}
     settings = local_settings(
-        fake_ollama.url,
+        canned_ollama.url,
         providers={"cloud": cloud_conf, "downcloud": {**cloud_conf, "base_url": "http://127.0.0.1:9/v1"}},
         routing={"cloud_model": "cloud/gpt-4.1"},
         ledger={"enabled": True, "path": str(ledger)},

@@ -2,7 +2,8 @@
 
 One test per attack: a rebinding Host, a web page's Origin, a CORS preflight, a missing or
 wrong token, oversized and over-nested bodies, a client naming its own upstream or key.
-The local upstream is the Ollama-API test server backed by the real llama-server.
+The local upstream is the Ollama-API test engine in canned mode (no model runs: the edge is
+under test, not the answer).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ CHAT = {"model": "local", "max_tokens": 4, "messages": [{"role": "user", "conten
 
 
 @pytest.fixture(scope="module")
-def router(fake_ollama: RunningFakeOllama) -> Iterator[RouterService]:
-    with run_hybridge(local_settings(fake_ollama.url)) as service:
+def router(canned_ollama: RunningFakeOllama) -> Iterator[RouterService]:
+    with run_hybridge(local_settings(canned_ollama.url)) as service:
         yield service
 
 
@@ -159,9 +160,9 @@ def test_anthropic_clients_get_refusals_in_their_shape(router: RouterService) ->
 
 
 @pytest.fixture
-def token_router(fake_ollama: RunningFakeOllama, memory_keyring: MemoryKeyring) -> Iterator[RouterService]:
+def token_router(canned_ollama: RunningFakeOllama, memory_keyring: MemoryKeyring) -> Iterator[RouterService]:
     memory_keyring.set_password("hybridge", "server-token", TOKEN)
-    with run_hybridge(local_settings(fake_ollama.url, server={"token": "keyring:server-token"})) as service:
+    with run_hybridge(local_settings(canned_ollama.url, server={"token": "keyring:server-token"})) as service:
         yield service
 
 
@@ -190,10 +191,10 @@ def test_the_token_is_accepted_as_bearer_or_x_api_key(token_router: RouterServic
         assert c.post("/v1/chat/completions", json=CHAT, headers=headers).status_code == 200
 
 
-def test_a_token_that_cannot_be_read_locks_the_server(fake_ollama: RunningFakeOllama) -> None:
+def test_a_token_that_cannot_be_read_locks_the_server(canned_ollama: RunningFakeOllama) -> None:
     """`server.token` set but missing from the keyring: refuse everything, never run open."""
     with (
-        run_hybridge(local_settings(fake_ollama.url, server={"token": "keyring:server-token"})) as service,
+        run_hybridge(local_settings(canned_ollama.url, server={"token": "keyring:server-token"})) as service,
         client(service) as c,
     ):
         for headers in ({}, {"authorization": "Bearer x"}, {"x-api-key": ""}):
@@ -212,8 +213,8 @@ def test_binding_beyond_loopback_needs_a_token() -> None:
 # --- Bodies -------------------------------------------------------------------------------
 
 
-def test_oversized_bodies_are_413(fake_ollama: RunningFakeOllama) -> None:
-    settings = local_settings(fake_ollama.url, server={"max_body_bytes": 4096})
+def test_oversized_bodies_are_413(canned_ollama: RunningFakeOllama) -> None:
+    settings = local_settings(canned_ollama.url, server={"max_body_bytes": 4096})
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * 5000}]}
     with run_hybridge(settings) as service, client(service) as c:
         assert_refused(c.post("/v1/chat/completions", json=big), 413)
@@ -256,7 +257,7 @@ def test_a_client_cannot_name_its_own_upstream_or_key(router: RouterService, fie
     assert canary.count == 0
 
 
-def test_upstream_headers_from_clients_are_ignored(router: RouterService, fake_ollama: RunningFakeOllama) -> None:
+def test_upstream_headers_from_clients_are_ignored(router: RouterService, canned_ollama: RunningFakeOllama) -> None:
     """Headers that some gateways honour never pick the upstream, and client keys are never forwarded."""
     with TcpCanary("127.0.0.1") as canary, client(router) as c:
         headers = {
@@ -271,7 +272,7 @@ def test_upstream_headers_from_clients_are_ignored(router: RouterService, fake_o
         response = c.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert response.status_code == 200
     assert canary.count == 0
-    sent = orjson.dumps(fake_ollama.state.requests[-1])
+    sent = orjson.dumps(canned_ollama.state.requests[-1])
     assert b"sk-client" not in sent and str(canary.port).encode() not in sent
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import needs
 from tests.support.llama import CACHE_DIR
 
 AIDER_VERSION = "0.86.2"
@@ -43,6 +44,7 @@ def aider_env(home: Path) -> dict[str, str]:
 
 def run_aider(project: Path, home: Path, message: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """`aider --message MESSAGE` in `project`, non-interactive, reading the project's config."""
+    needs.require("e2e", "Aider")
     command = [str(aider_binary()), "--message", message, "--yes-always", "--no-git", "--no-pretty",
                "--no-fancy-input", "--no-show-release-notes", *args]
     return subprocess.run(command, cwd=project, env=aider_env(home), capture_output=True, text=True,

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.support import needs
 from tests.support.llama import CACHE_DIR
 
 CLAUDE_CODE_VERSION = "2.1.330"
@@ -38,6 +39,7 @@ def claude_binary() -> Path:
 
 def clean_env(home: Path) -> dict[str, str]:
     """A temp HOME and nothing of the real user's Anthropic settings."""
+    needs.require("e2e", "Claude Code")
     return {
         "HOME": str(home),
         "PATH": "/usr/local/bin:/usr/bin:/bin",

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.support import needs
 from tests.support.llama import CACHE_DIR
 
 CODEX_VERSION = "0.171.0"
@@ -49,6 +50,7 @@ def codex_env(home: Path) -> dict[str, str]:
 
 def run_codex(project: Path, home: Path, prompt: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """`codex exec --json ARGS... PROMPT` in `project` with a temp HOME/CODEX_HOME."""
+    needs.require("e2e", "Codex")
     command = [str(codex_binary()), "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-s", "read-only",
                *args, prompt]
     return subprocess.run(command, cwd=project, env=codex_env(home), capture_output=True, text=True,

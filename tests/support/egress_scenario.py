@@ -13,8 +13,8 @@ on addresses that are not loopback, owned by this process alone:
 - 10.99.0.53 a nameserver canary (resolv.conf is bind-mounted to it): `cloud.example`
   would be looked up there.
 
-Hybridge runs in-process with the real llama-server behind the Ollama-API test server as
-its local model. The same requests run with privacy on, off (switched live through
+Hybridge runs in-process with the Ollama-API test engine in canned mode as its local model
+(what the local model says does not matter here: where each request went does). The same requests run with privacy on, off (switched live through
 /hybridge/privacy), and on again; each step records what reached each canary. With privacy
 off the cloud canaries are reached, so a guard that did nothing would be seen. Prints one
 JSON object on the last line of stdout.
@@ -50,9 +50,8 @@ from router_core.runtime import Runtime
 from tests.fakes.fake_openai_cloud import API_KEY, FakeOpenAICloud
 from tests.support.canary import DnsCanary, TcpCanary
 from tests.support.fake_ollama import FakeModel, FakeOllama
-from tests.support.llama import LlamaServer
 from tests.support.memory_keyring import MemoryKeyring
-from tests.support.servers import ThreadedServer, free_port, make_settings, run_hybridge
+from tests.support.servers import ThreadedServer, make_settings, run_hybridge
 
 CLOUD_IP, OLLAMA_COM_IP, PROXY_IP, DNS_IP = "10.99.0.1", "10.99.0.2", "10.99.0.3", "10.99.0.53"
 CLOUD_AS_NUMBER = str(int(ipaddress.IPv4Address(CLOUD_IP)))  # 174260225
@@ -264,9 +263,8 @@ def main() -> None:
     keyring.set_keyring(MemoryKeyring())
     keyring.set_password("hybridge", "cloud", API_KEY)
 
-    llama = LlamaServer(free_port()).start()
     fake_ollama = FakeOllama(
-        llama.url,
+        canned="Answered here, on this machine.",
         models=[
             FakeModel(LOCAL_MODEL, loaded_vram=0),
             FakeModel(OLLAMA_CLOUD_MODEL, remote_host="PENDING"),
@@ -329,7 +327,6 @@ def main() -> None:
     finally:
         for server in (ollama, redirect, cloud):
             server.stop()
-        llama.stop()
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 

@@ -44,6 +44,15 @@ Chat (server/routes.go ChatHandler, server/prompt.go chatPrompt):
 Also `/api/version` (a current version string), `/api/tags`, `/api/show` (model_info,
 capabilities; 404 for an unknown model) and `/api/status` (the cloud switch).
 
+Canned mode (`FakeOllama(canned="some text")`), for tests about everything but the tokens:
+no llama-server runs. Every chat without a script answers the canned text, a whitespace word
+per streamed piece (up to `num_predict`, then `done_reason` "length"), through the same
+validation, scheduler bookkeeping (runner options, `needsReload` counted in `loads`,
+`keep_alive`, `/api/ps`), thinking split and NDJSON framing as above. A prompt token there is
+four characters of each rendered message (rounded up), about what a BPE tokenizer makes of
+English, so tests can count by hand and Hybridge's own estimate (which errs high) sees no
+truncation; nothing is cached, so every prompt token is evaluated.
+
 Test hooks on `state`: `requests` (every /api/chat body), `replies` (generated texts by
 request index), `cancelled`, `script` (queued scripted replies, each a list of `message`
 dicts, for tool calls the base model cannot produce), `loads` ((model, num_ctx) per runner
@@ -247,9 +256,11 @@ class FakeOllama:
 
     def __init__(
         self, llama_url: str | None = None, models: list[FakeModel] | None = None, *, threads: int = 2,
-        version: str = VERSION,
+        version: str = VERSION, canned: str | None = None,
     ) -> None:
         models = models or [FakeModel("gemma3:270m", capabilities=["completion", "tools"], loaded_vram=0)]
+        # Canned mode (see the module's docstring): this text answers, no llama-server runs.
+        self.canned = canned
         self.state = FakeOllamaState(llama_url, {full_name(m.name): m for m in models})
         self.version_string = version
         # `truncate` came in 0.12.4 (api/types.go ChatRequest.Truncate); older servers ignore it.
@@ -294,14 +305,14 @@ class FakeOllama:
             self._expire()
             runner = self.state.runners.get(key)
             if runner is not None and not _needs_reload(runner.options, options):
-                if runner.server is None:  # pre-loaded: its process was already running
+                if runner.server is None and self.canned is None:  # pre-loaded: its process was already running
                     runner.server = await asyncio.to_thread(self._start, options)
                 runner.busy += 1
                 return runner, 0
             if runner is not None and runner.server is not None:
                 await asyncio.to_thread(runner.server.stop)
             started = time.perf_counter_ns()
-            server = await asyncio.to_thread(self._start, options)
+            server = None if self.canned is not None else await asyncio.to_thread(self._start, options)
             load_ns = time.perf_counter_ns() - started
             runner = Runner(model.name, options, server)
             self.state.runners[key] = runner
@@ -402,12 +413,14 @@ class FakeOllama:
 
     # -- chat ------------------------------------------------------------------------------
 
-    async def _prompt_tokens(self, client: httpx.AsyncClient, messages: list[dict[str, str]]) -> int:
+    async def _prompt_tokens(self, client: httpx.AsyncClient | None, messages: list[dict[str, str]]) -> int:
+        if client is None:  # canned mode: four characters a token
+            return sum((len(m["content"]) + 3) // 4 for m in messages)
         prompt = (await client.post("/apply-template", json={"messages": messages})).json()["prompt"]
         return len((await client.post("/tokenize", json={"content": prompt})).json()["tokens"])
 
     async def _fit(
-        self, client: httpx.AsyncClient, messages: list[dict[str, Any]], tools: Any, num_ctx: int
+        self, client: httpx.AsyncClient | None, messages: list[dict[str, Any]], tools: Any, num_ctx: int
     ) -> list[dict[str, str]] | None:
         """server/prompt.go chatPrompt with truncate: drop the oldest messages until it fits."""
         last = len(messages) - 1
@@ -467,18 +480,21 @@ class FakeOllama:
                 self._release(runner, keep_s)
 
         try:
-            assert runner.server is not None
-            client = httpx.AsyncClient(
-                base_url=runner.server.url, timeout=httpx.Timeout(300, connect=5),
-                limits=httpx.Limits(max_keepalive_connections=0),
-                trust_env=False,  # its runner is on loopback: proxy variables (egress tests set them) do not apply
-            )
+            client = None
+            if self.canned is None:
+                assert runner.server is not None
+                client = httpx.AsyncClient(
+                    base_url=runner.server.url, timeout=httpx.Timeout(300, connect=5),
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                    trust_env=False,  # its runner is on loopback: proxy variables (egress tests set them) do not apply
+                )
             num_ctx = int(runner.options["num_ctx"])
             raw = body.get("messages") or []
             if body.get("truncate", True) is False and self.has_truncate:
                 messages = _llama_messages(raw, body.get("tools"))
                 if await self._prompt_tokens(client, messages) > num_ctx:
-                    await client.aclose()
+                    if client is not None:
+                        await client.aclose()
                     release()
                     return _error("the input length exceeds the context length", 400)
             else:
@@ -497,7 +513,11 @@ class FakeOllama:
         if isinstance(body.get("format"), dict):
             upstream["response_format"] = {"type": "json_schema", "json_schema": {"schema": body["format"]}}
         think_left = model.thinking_tokens if thinking else 0
-        lines = self._generate(client, model.name, upstream, index, load_ns, think_left, release)
+        if client is None:
+            prompt_tokens = await self._prompt_tokens(None, messages)
+            lines = self._canned_lines(model.name, upstream, index, load_ns, think_left, prompt_tokens, release)
+        else:
+            lines = self._generate(client, model.name, upstream, index, load_ns, think_left, release)
         if stream:
             return StreamingResponse(self._ndjson(lines), media_type="application/x-ndjson")
         content, thought, final = "", "", {}
@@ -561,6 +581,40 @@ class FakeOllama:
             "total_duration": time.perf_counter_ns() - started, "load_duration": load_ns,
             "prompt_eval_count": int(usage.get("prompt_tokens", 0)), "prompt_eval_duration": prompt_ns,
             "eval_count": int(usage.get("completion_tokens", 0)), "eval_duration": eval_ns,
+        }
+
+    async def _canned_lines(
+        self, name: str, upstream: dict[str, Any], index: int, load_ns: int, think_left: int, prompt_tokens: int,
+        release: Any,
+    ) -> Any:
+        """The canned text as the runner would stream it: a word a piece, up to max_tokens."""
+        assert self.canned is not None
+        started = time.perf_counter_ns() - load_ns
+        words = self.canned.split()
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)] or [""]
+        limit = int(upstream["max_tokens"])
+        said: list[str] = []
+        try:
+            for text in pieces[:limit]:
+                key = "content"
+                if think_left > 0:
+                    key, think_left = "thinking", think_left - 1
+                else:
+                    said.append(text)
+                message = {"role": "assistant", "content": ""} if key == "thinking" else {}
+                message.update({"role": "assistant", key: text})
+                yield {"model": name, "created_at": _now(), "message": message, "done": False}
+                await asyncio.sleep(0)
+        finally:
+            release()
+        self.state.replies[index] = "".join(said)
+        self.state.evaluated_tokens += prompt_tokens
+        yield {
+            "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
+            "done": True, "done_reason": "length" if len(pieces) > limit else "stop",
+            "total_duration": time.perf_counter_ns() - started, "load_duration": load_ns,
+            "prompt_eval_count": prompt_tokens, "prompt_eval_duration": 1_000 * max(prompt_tokens, 1),
+            "eval_count": min(len(pieces), limit), "eval_duration": 1_000 * max(min(len(pieces), limit), 1),
         }
 
     def _scripted(self, name: str, script: list[dict[str, Any]], stream: bool) -> Response:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import needs
+
 MODEL_ALIAS = "gemma3-270m"
 MODEL_BYTES = 253_113_024
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hybridge"
@@ -61,6 +63,7 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> LlamaServer:
+        needs.require("real_model", "llama-server")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

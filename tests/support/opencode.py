@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.support import needs
 from tests.support.llama import CACHE_DIR
 
 OPENCODE_VERSION = "1.18.33"
@@ -35,6 +36,7 @@ def opencode_binary() -> Path:
 def opencode_config(base_url: str, *, output_limit: int = 32, extra: dict[str, Any] | None = None) -> str:
     """A project `opencode.json` that points OpenCode at Hybridge (small outputs: the test
     model never stops on its own)."""
+    needs.require("e2e", "OpenCode")
     model = {"tool_call": True, "limit": {"context": 32768, "output": output_limit}}
     config = {
         "$schema": "https://opencode.ai/config.json",
