@@ -1,18 +1,32 @@
 """The dashboard's first-run checklist: one row per step of router_core/first_run.py, each
 saying what it found, with the step's action (Start Ollama, Pull with progress and Cancel,
-Set up OpenCode). A pulled model becomes routing.local_model. Hidden once every step is done."""
+Set up OpenCode, a cloud key). A pulled model becomes routing.local_model. A cloud key is
+tried with a real call first (the provider's model list) and stored in the OS keyring only
+when that call works; then one of the models it listed can become routing.cloud_model.
+Hidden once every step is done."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
 
 from app.bridge import RouterBridge
 from app.ollama_control import PullProgress
 from router_core.first_run import STEPS, FirstRun, local_ollama, run_checks
 from router_core.inventory.hardware.info import HardwareInfo
+from router_core.providers.presets import PRESETS
 from router_core.settings import Settings
 
 MARKS = {"ok": "✔", "todo": "✘", "optional": "–"}
@@ -66,12 +80,83 @@ class FirstRunPanel(QGroupBox):
         grid.addWidget(self.rows["agent"], STEPS.index("agent") + 1, 0)
         grid.addWidget(self.agent_button, STEPS.index("agent") + 1, 1)
         grid.addWidget(self.rows["cloud_key"], STEPS.index("cloud_key") + 1, 0)
+        self.cloud_row = self._cloud_key_row()
+        grid.addWidget(self.cloud_row, STEPS.index("cloud_key") + 2, 0, 1, 3)
         grid.setColumnStretch(0, 1)
+        bridge.key_verified.connect(self._key_verified)
         bridge.pull_progress.connect(self._pull_progress)
         bridge.pull_finished.connect(self._pull_finished)
         bridge.ollama_start_result.connect(self._started)
         bridge.inventory_updated.connect(lambda _snapshot: self.refresh())
         bridge.settings_applied.connect(lambda _settings: self.refresh())
+
+    def _cloud_key_row(self) -> QWidget:
+        """Provider, key, "Test and store key"; after a good test, a listed model to use."""
+        row = QWidget()
+        line = QHBoxLayout(row)
+        line.setContentsMargins(0, 0, 0, 0)
+        self.key_provider = QComboBox()
+        self.key_provider.setObjectName("key_provider")
+        self.key_input = QLineEdit()
+        self.key_input.setObjectName("key_input")
+        self.key_input.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_input.setPlaceholderText("API key (tried once, then kept in the OS keyring)")
+        self.key_button = QPushButton("Test and store key")
+        self.key_button.clicked.connect(self.test_key)
+        self.key_status = QLabel("")
+        self.key_status.setObjectName("key_status")
+        self.key_status.setWordWrap(True)
+        self.cloud_models = QComboBox()
+        self.cloud_models.setObjectName("cloud_models")
+        self.use_model_button = QPushButton("Use as cloud model")
+        self.use_model_button.clicked.connect(self.use_cloud_model)
+        for widget in (self.key_provider, self.key_input, self.key_button, self.cloud_models, self.use_model_button):
+            line.addWidget(widget)
+        line.addWidget(self.key_status, 1)
+        self.cloud_models.hide()
+        self.use_model_button.hide()
+        return row
+
+    def _key_providers(self) -> list[str]:
+        """Cloud providers configured here first, then the presets (usable by name alone)."""
+        settings = self.bridge.settings
+        configured = [n for n, c in settings.providers.items() if not c.is_local]
+        cloud = settings.routing.cloud_model.partition("/")[0]
+        names = list(dict.fromkeys([*([cloud] if cloud else []), *configured, *PRESETS]))
+        return names
+
+    def test_key(self) -> None:
+        provider, secret = self.key_provider.currentText(), self.key_input.text()
+        if not provider or not secret.strip():
+            self.key_status.setText("Type a key first.")
+            return
+        self.key_button.setEnabled(False)
+        self.key_status.setText(f"Trying the key with {provider}…")
+        self.bridge.verify_and_store_key(provider, secret)
+
+    def _key_verified(self, provider: str, problem: str, models: list[str]) -> None:
+        self.key_button.setEnabled(True)
+        if problem:
+            # Not stored: the field keeps the key so it can be corrected.
+            self.key_status.setText(f"✘ not stored: {problem}")
+            return
+        self.key_input.clear()
+        self.key_status.setText(
+            f"✔ {provider} accepted the key ({len(models)} models listed); stored in the OS keyring"
+        )
+        if not self.bridge.settings.routing.cloud_model and models:
+            self.cloud_models.clear()
+            self.cloud_models.addItems([f"{provider}/{m}" for m in sorted(models)])
+            self.cloud_models.show()
+            self.use_model_button.show()
+        self.refresh()
+
+    def use_cloud_model(self) -> None:
+        ref = self.cloud_models.currentText()
+        if ref:
+            self.bridge.save_settings({"routing": {"cloud_model": ref}})
+            self.cloud_models.hide()
+            self.use_model_button.hide()
 
     def refresh(self) -> None:
         """Run the checks off the GUI thread (they make HTTP calls) and show the result."""
@@ -99,6 +184,10 @@ class FirstRunPanel(QGroupBox):
         self.pull_button.setEnabled(not self.pulling)
         self.pull_button.setText(f"Pull {result.recommended}" if result.recommended else "Pull")
         self.agent_button.setVisible(result.check("agent").state == "todo")
+        if self.key_provider.count() == 0 or self.key_provider.currentText() not in self._key_providers():
+            self.key_provider.clear()
+            self.key_provider.addItems(self._key_providers())
+        self.cloud_row.setVisible(result.check("cloud_key").state != "ok" or self.use_model_button.isVisible())
         self.setVisible(not result.complete or bool(self.pulling))
         self.checked.emit(result)
 

@@ -9,13 +9,15 @@ its problems name the key, and `field_for` finds the form field that shows each 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from router_core.errors import SettingsError
+from router_core.key_check import missing_keys
 from router_core.settings import (
     ProviderSettings,
     Settings,
@@ -191,8 +193,7 @@ def _provider_changes(
             removals.append(("providers", name))
 
 
-def apply_user_changes(path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath] = ()) -> Settings:
-    """Like settings.update_user_file, plus removals; nothing is written when the result is invalid."""
+def _new_user_file(path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath]) -> dict[str, Any]:
     user = read_toml(path) if path.exists() else {}
     new_user = merge(user, dict(changes))
     for key_path in removals:
@@ -201,9 +202,30 @@ def apply_user_changes(path: Path, changes: Mapping[str, Any], removals: Iterabl
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(key_path[-1], None)
+    return new_user
+
+
+def apply_user_changes(path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath] = ()) -> Settings:
+    """Like settings.update_user_file, plus removals; nothing is written when the result is invalid."""
+    new_user = _new_user_file(path, changes, removals)
     settings = validate(merge(shipped_defaults(), new_user))
     write_atomic(path, tomli_w.dumps(new_user))
     return settings
+
+
+def check_user_changes(
+    path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath] = (), typed_keys: Collection[str] = ()
+) -> list[str]:
+    """Every problem the changes would have, in one pass, writing nothing: the settings
+    validation's, and each changed cloud model whose provider has no key (with the fix).
+    `typed_keys`: providers whose key the dialog holds, to be stored on saving."""
+    try:
+        settings = validate(merge(shipped_defaults(), _new_user_file(path, changes, removals)))
+    except SettingsError as exc:
+        return list(exc.problems)
+    routing = changes.get("routing", {})
+    refs = [(key, ref) for key, ref in settings.routing.model_refs() if key.split("[")[0] in routing]
+    return missing_keys(refs, settings.providers, typed_keys)
 
 
 def problem_key(problem: str) -> str:
