@@ -7,6 +7,7 @@ Hidden once every step is done."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
@@ -30,6 +31,7 @@ from router_core.providers.presets import PRESETS
 from router_core.settings import Settings
 
 MARKS = {"ok": "✔", "todo": "✘", "optional": "–"}
+REREAD_S = 10.0
 
 
 class FirstRunPanel(QGroupBox):
@@ -49,6 +51,7 @@ class FirstRunPanel(QGroupBox):
         self.checks = checks or (lambda settings, hardware: run_checks(settings, hardware=hardware))
         self.result: FirstRun | None = None
         self.pulling = ""
+        self._reread_at = -REREAD_S
         grid = QGridLayout(self)
         self.rows: dict[str, QLabel] = {}
         for i, step in enumerate(STEPS):
@@ -101,6 +104,7 @@ class FirstRunPanel(QGroupBox):
         self.key_input.setObjectName("key_input")
         self.key_input.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_input.setPlaceholderText("API key (tried once, then kept in the OS keyring)")
+        self.key_input.setMinimumWidth(320)
         self.key_button = QPushButton("Test and store key")
         self.key_button.clicked.connect(self.test_key)
         self.key_status = QLabel("")
@@ -178,7 +182,14 @@ class FirstRunPanel(QGroupBox):
             self.rows[check.step].setText(text)
             self.rows[check.step].setToolTip(check.fix or check.found)
         running = result.check("running").state == "ok"
-        self.start_button.setVisible(not running)
+        # Start Ollama only where there is one to start (the install step says where to get it).
+        self.start_button.setVisible(not running and result.check("installed").state == "ok")
+        ollama = self.bridge.local_ollama()
+        if running and ollama is not None and not ollama.up and time.monotonic() - self._reread_at > REREAD_S:
+            # The header and tray still show the last poll's "down": read Ollama again now
+            # (at most every REREAD_S, so two views that disagree cannot drive a loop).
+            self._reread_at = time.monotonic()
+            self.bridge.refresh_inventory()
         want_pull = running and result.check("model").state == "todo" and bool(result.recommended)
         self.pull_button.setVisible(want_pull or bool(self.pulling))
         self.pull_button.setEnabled(not self.pulling)
@@ -221,7 +232,8 @@ class FirstRunPanel(QGroupBox):
         fraction = progress.fraction
         if fraction is not None:
             self.progress.setValue(round(fraction * 1000))
-            self.progress.setFormat(f"{model}: {progress.status} {fraction:.0%}")
+            # %p is Qt's own percentage of the bar's value, so text and bar always agree.
+            self.progress.setFormat(f"{model}: {progress.status} %p%")
         else:
             self.progress.setFormat(f"{model}: {progress.status}")
 

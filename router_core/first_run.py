@@ -177,7 +177,8 @@ def _cloud_check(settings: Settings) -> Check:
     key, source = find_key(provider, key_ref, env_var)
     if key:
         return Check("cloud_key", title, "ok", f"{provider}: a key is set ({source.partition(':')[0] or 'env'})")
-    return Check("cloud_key", title, "optional", f"{provider}: no key", how_to_set(provider, key_ref, env_var))
+    found = f"{provider}: no key, so work Hybridge would send to {ref} stays local"
+    return Check("cloud_key", title, "optional", found, how_to_set(provider, key_ref, env_var))
 
 
 MARK = {"ok": "ok  ", "todo": "TODO", "optional": "--  "}

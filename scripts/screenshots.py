@@ -40,17 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-SCREEN = (1440, 900)
-PROMPTS = (
-    ("Explain what a race condition is, briefly.", None),
-    ("Write a haiku about compilers.", None),
-    ("Suggest a name for a function that parses dates.", None),
-    ("Add a NOT NULL column to the users table.", "schema"),
-    ("List three ways to speed up a slow test suite.", None),
-    ("Rename the variable `tmp` to something clearer.", None),
-    ("Rotate the OAuth signing keys.", "auth"),
-    ("Summarize what a B-tree is.", None),
-)
+SCREEN = (1680, 1000)
 
 
 @contextmanager
@@ -97,38 +87,46 @@ def grab(display: str, out: Path, crop: tuple[int, int, int, int] | None = None)
 
 
 OPENCODE_AGENT = "opencode/1.18.33 ai-sdk/provider-utils/3.0.9 runtime/bun/1.2.21"
+# The traffic run's requests, in order (a tag flags the work: cloud, or blocked in privacy mode).
+SESSION = (
+    ("Explain what a race condition is, briefly.", None),
+    ("Add a NOT NULL column to the users table.", "schema"),
+    ("Write a haiku about compilers.", None),
+    ("Rotate the OAuth signing keys.", "auth"),
+    ("Migrate the orders table to the new schema.", "migration"),
+    ("Rename the variable `tmp` to something clearer.", None),
+    ("Review the billing webhook handler.", "billing"),
+    ("Mock up the settings page layout.", "ui-mock"),
+    ("Suggest a name for a function that parses dates.", None),
+    ("Summarize what a B-tree is.", None),
+)
 
 
-def traffic(base_url: str, rounds: int, stop: threading.Event) -> None:
-    """OpenCode-like requests, one at a time (the model has one slot)."""
-    with httpx.Client(timeout=120) as client:
-        for n in range(rounds):
-            for prompt, tag in PROMPTS:
-                if stop.is_set():
-                    return
-                headers = {"user-agent": OPENCODE_AGENT}
-                if tag:
-                    headers["x-hybridge-tags"] = tag
-                body = {
-                    "model": "auto",
-                    "stream": True,
-                    "max_tokens": 96 + 32 * (n % 3),
-                    "messages": [{"role": "user", "content": prompt}],
-                }
-                try:
-                    with client.stream("POST", f"{base_url}/chat/completions", json=body, headers=headers) as r:
-                        for _ in r.iter_bytes():
-                            pass
-                except httpx.HTTPError:
-                    if stop.is_set():  # the router stopped under a request at the end
-                        return
-                    raise
+def ask(base_url: str, prompt: str, tag: str | None = None, model: str = "auto") -> None:
+    """One streamed request off the GUI thread, the GUI painting meanwhile; errors are rows too."""
+    done = threading.Event()
+
+    def run() -> None:
+        headers = {"user-agent": OPENCODE_AGENT, **({"x-hybridge-tags": tag} if tag else {})}
+        body = {"model": model, "stream": True, "max_tokens": 24, "messages": [{"role": "user", "content": prompt}]}
+        try:
+            with httpx.Client(timeout=300) as client, client.stream(
+                "POST", f"{base_url}/chat/completions", json=body, headers=headers
+            ) as response:
+                for _ in response.iter_bytes():
+                    pass
+        finally:
+            done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    wait_for(done.is_set, 320, f"the answer to {prompt!r}")
+    _pump(0.5)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--display", default=":97")
-    parser.add_argument("--seconds", type=float, default=75, help="traffic before the dashboard is taken")
+    parser.add_argument("--seconds", type=float, default=5, help="pause after the traffic, then the shots")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--only", nargs="+", default=["first-run", "failures", "traffic"], choices=["first-run", "failures", "traffic"]
@@ -266,7 +264,7 @@ def first_run(args: argparse.Namespace, work: Path, cloud_url: str, fake_key: st
         shell.start()
         wait_for(lambda: shell.bridge.running and shell.bridge.inventory is not None, 30, "the router")
         shell.dashboard.resize(1240, 820)
-        shell.dashboard.move(40, 50)
+        shell.dashboard.move(20, 40)
         shell.open_dashboard()
         panel = shell.dashboard.first_run
         out = args.out
@@ -311,14 +309,11 @@ def first_run(args: argparse.Namespace, work: Path, cloud_url: str, fake_key: st
             check=True, env=os.environ, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         checked(shell, lambda r: r.check("agent").state == "ok", "the agent set up")
-        body = {"model": "auto", "max_tokens": 48, "messages": [{"role": "user", "content": "Say hello."}]}
-        answer = httpx.post(
-            f"{shell.bridge.endpoint_url}/chat/completions", json=body, headers={"user-agent": OPENCODE_AGENT},
-            timeout=120,
-        )  # fmt: skip
-        if answer.status_code != 200 or answer.headers.get("x-hybridge-route") != "local":
-            raise RuntimeError(f"the first local answer failed: {answer.status_code} {answer.text[:200]}")
+        ask(shell.bridge.endpoint_url, "Say hello.")
         wait_for(lambda: shell.dashboard.requests.rowCount() >= 1, 15, "the first answer's row")
+        first = shell.dashboard.requests.rows[0]
+        if first.outcome != "ok" or first.route != "local":
+            raise RuntimeError(f"the first local answer failed: {first}")
         _pump(1.5)
         grab_window(args.display, out / "first-run-7-first-answer.png", shell.dashboard)
     finally:
@@ -399,25 +394,26 @@ def run(args: argparse.Namespace, work: Path) -> int:
         check=True, env=os.environ, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     shell = AppShell(settings, work / "config.toml", tray=True, port=0)
-    stop = threading.Event()
     try:
         shell.start()
         wait_for(lambda: shell.bridge.running and shell.bridge.inventory is not None, 30, "the router")
         shell.dashboard.resize(1240, 820)
-        shell.dashboard.move(40, 50)
+        shell.dashboard.move(20, 40)
         shell.open_dashboard()
         url = shell.bridge.endpoint_url
-        sender = threading.Thread(target=traffic, args=(url, 100, stop), daemon=True)
-        sender.start()
-        # Privacy mode for a while in the middle: flagged requests are blocked (refused).
-        _pump(args.seconds * 0.4)
+        # A session's worth of requests, in an order that shows every kind of row: local
+        # answers, flagged work answered by the cloud, flagged work blocked while privacy mode
+        # refuses it, and a request for a model Ollama does not have (a failed row).
+        for prompt, tag in SESSION[:4]:
+            ask(url, prompt, tag)
         signalled(shell.bridge.privacy_changed, lambda: shell.bridge.set_privacy(True), "privacy on")
-        _pump(args.seconds * 0.3)
+        for prompt, tag in SESSION[4:7]:
+            ask(url, prompt, tag)
         signalled(shell.bridge.privacy_changed, lambda: shell.bridge.set_privacy(False), "privacy off")
-        # A request for a model Ollama does not have: a failed row, its error in the tooltip.
-        missing = {"model": "ollama/qwen3-coder:30b", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
-        httpx.post(f"{url}/chat/completions", json=missing, headers={"user-agent": OPENCODE_AGENT}, timeout=60)
-        _pump(args.seconds * 0.3)
+        ask(url, "Hi", model="ollama/qwen3-coder:30b")
+        for prompt, tag in SESSION[7:]:
+            ask(url, prompt, tag)
+        _pump(args.seconds)
         grab_window(args.display, args.out / "dashboard.png", shell.dashboard)
         # The failed row's tooltip: what went wrong, first.
         table, model = shell.dashboard.table, shell.dashboard.requests
@@ -441,12 +437,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
         signalled(dialog.checked, lambda: dialog.apply(close=False), "the settings check")
         _pump(1.0)
         grab_window(args.display, args.out / "failure-settings-no-key.png", dialog)
+        dialog.tabs.setCurrentIndex(2)
+        _pump(0.5)
+        grab_window(args.display, args.out / "settings-providers.png", dialog)
         dialog.reject()
         shell.dashboard.hide()
         _pump(1.0)
         grab_tray_menu(args.display, args.out / "tray-menu.png", shell)
     finally:
-        stop.set()
         shell.shutdown()
         cloud_server.stop()
         ollama.stop()

@@ -47,7 +47,8 @@ def test_port_in_use_names_the_holder_and_retry_starts_once_free(qtbot, tmp_path
         assert (notice.title, notice.message, notice.level) == ("Hybridge could not start", message, "critical")
         tray = shell.tray
         tray.rebuild_menu()
-        assert tray.status_lines()[0] == f"Stopped: {message}"
+        what, fix = message.split(": ", 1)
+        assert tray.status_lines()[:2] == [f"Stopped: {what}", f"→ {fix}"]
         retry = tray.action("retry")
         # Still taken: Retry says so again.
         with qtbot.waitSignal(shell.bridge.service_failed, timeout=15_000):
