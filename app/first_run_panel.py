@@ -126,8 +126,8 @@ class FirstRunPanel(QGroupBox):
         settings = self.bridge.settings
         configured = [n for n, c in settings.providers.items() if not c.is_local]
         cloud = settings.routing.cloud_model.partition("/")[0]
-        names = list(dict.fromkeys([*([cloud] if cloud else []), *configured, *PRESETS]))
-        return names
+        first = [cloud] if cloud in configured or cloud in PRESETS else []  # not an Ollama cloud model
+        return list(dict.fromkeys([*first, *configured, *PRESETS]))
 
     def test_key(self) -> None:
         provider, secret = self.key_provider.currentText(), self.key_input.text()
