@@ -230,7 +230,7 @@ def stop_engine(port: int) -> None:
             proc = psutil.Process(conn.pid)
             proc.terminate()  # uvicorn stops; the engine then stops its llama-servers
             try:
-                proc.wait(15)
+                proc.wait(30)
             except psutil.TimeoutExpired:
                 proc.kill()
 
@@ -374,7 +374,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         return 0
     os.environ.update(XDG_CONFIG_HOME=str(work / "config"), XDG_DATA_HOME=str(work / "data"))
     llama = LlamaServer(free_port()).start()
-    ollama = ThreadedServer(FakeOllama(llama.url).app).start()
+    engine = FakeOllama(llama.url)
+    ollama = ThreadedServer(engine.app).start()
     os.environ["FAKE_CLOUD_KEY"] = API_KEY
     settings = make_settings(
         {
@@ -448,6 +449,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         shell.shutdown()
         cloud_server.stop()
         ollama.stop()
+        engine.close()  # its runners are llama-servers of their own
         llama.stop()
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -42,8 +43,15 @@ def serve(url: str) -> int:
     # takes a few seconds here (no real download), with Ollama's progress lines.
     engine = PullingOllama(llama.url, models=[], delay_s=0.3)
     print(f"test engine (Ollama API {VERSION}) at {url}; answers from {llama.url}", flush=True)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; as SystemExit it still
+    # runs the `finally` below, which stops the llama-servers (they are sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(engine.app, host=host.strip("[]"), port=int(port), log_level="warning", lifespan="off")
+        # A bounded graceful shutdown: clients keep their connections open.
+        uvicorn.run(
+            engine.app, host=host.strip("[]"), port=int(port), log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=3,
+        )  # fmt: skip
     finally:
         engine.close()
         llama.stop()
