@@ -84,10 +84,10 @@ class Dashboard(QMainWindow):
         bridge.ledger_entry.connect(self._ledger_entry)
         bridge.request_finished.connect(self._request_finished)
         bridge.history_loaded.connect(self._history)
-        bridge.inventory_updated.connect(self.machine.show_snapshot)
+        bridge.inventory_updated.connect(lambda snapshot: self.machine.show_snapshot(snapshot, bridge.settings.context))
         bridge.inventory_updated.connect(self._update_header)
         if bridge.inventory is not None:
-            self.machine.show_snapshot(bridge.inventory)
+            self.machine.show_snapshot(bridge.inventory, bridge.settings.context)
             self.ollama.show_snapshot(bridge.inventory)
         self._update_header()
 

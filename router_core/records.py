@@ -44,6 +44,8 @@ class RequestRecord:
     error_kind: str | None = None
     tags: frozenset[str] = frozenset()
     fallbacks: tuple[str, ...] = ()
+    # What went wrong, as the client was told (redacted); "" for an answered request.
+    error: str = ""
     # What the prompt held (references, hashed off the hot path by the ledger's baseline cache).
     messages: list[Any] | None = None
     tools: list[Any] | None = None

@@ -16,9 +16,11 @@ from router_core.executor import Executor
 from router_core.inflight import InFlight
 from router_core.inventory.machine import HardwareProbe, Inventory, InventorySnapshot
 from router_core.inventory.shown_models import ShownModels
+from router_core.keys import KeySource
 from router_core.ledger.budget import BudgetState
 from router_core.ledger.recorder import Ledger
 from router_core.ledger.signals import LedgerSignals
+from router_core.presets import preset_env
 from router_core.privacy.egress import guarded
 from router_core.privacy.ollama_models import OllamaModelFacts
 from router_core.privacy.state import PrivacyState, PrivacyStatus
@@ -27,6 +29,7 @@ from router_core.providers.http import TransportFactory, default_transport
 from router_core.providers.ollama import OllamaProvider
 from router_core.providers.registry import build_providers
 from router_core.records import RequestRecord
+from router_core.redact import redact
 from router_core.routing.cooldowns import Cooldowns, CooldownStatus
 from router_core.routing.decide import decide
 from router_core.routing.explain import Explanation, explain
@@ -74,6 +77,12 @@ class Runtime:
             max_cooldown_s=routing.max_cooldown_s,
         )
         self.executor = Executor(self.providers, cooldowns, max_retry_wait_s=routing.max_retry_wait_s)
+        # Each cloud provider's key as routing sees it: work escalated to one with no key stays local.
+        self.key_sources = {
+            name: KeySource(name, conf.api_key, preset_env(conf.preset))
+            for name, conf in settings.providers.items()
+            if not conf.is_local
+        }
         # Who wrote each session's code (review_strategy = "alternate").
         self.writers = SessionWriters(routing.write_tools)
         self.events.request_finished.connect(self._note_served)
@@ -139,9 +148,16 @@ class Runtime:
             capabilities=self.inventory.capabilities(),
             recent_writer=self.writers.view() if request is None else self.writers.preview(request),
             ollama_remote=self.ollama_facts.view(),
+            keyless=self.keyless(),
         )
         # `hybridge explain --privacy/--cooling/...` without a router: "as if" this state.
         return dataclasses.replace(state, **overrides) if overrides else state
+
+    def keyless(self) -> dict[str, str]:
+        """Cloud providers with no API key now -> the fix (none asked in privacy mode: no cloud runs)."""
+        if not self.key_sources or self.privacy.enabled:
+            return {}
+        return {name: fix for name, source in self.key_sources.items() if (fix := source.missing()) is not None}
 
     def cooldown_status(self) -> list[CooldownStatus]:
         """Upstream models with recent failures, cooling ones first (for status views)."""
@@ -226,6 +242,7 @@ class Runtime:
             duration_s=duration_s,
             error_kind=kind,
             tags=request.tags if request else frozenset(),
+            error=redact(exc.message),
         )
         self.events.request_finished.emit(record)
 

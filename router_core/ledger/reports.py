@@ -88,7 +88,7 @@ REQUEST_COLUMNS = (
     "outcome", "error_kind", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "ttft_s", "duration_s", "decode_tps", "cost_usd", "price_key", "baseline_model",
     "baseline_cost_usd", "energy_wh", "energy_cost_usd", "savings_usd", "price_note", "baseline_input_tokens",
-    "baseline_cache_read_tokens", "baseline_cache_write_tokens", "energy_estimated",
+    "baseline_cache_read_tokens", "baseline_cache_write_tokens", "energy_estimated", "error",
 )  # fmt: skip
 
 

@@ -82,6 +82,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE requests ADD COLUMN energy_estimated INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX requests_outcome ON requests(outcome, started_at)",
     ),
+    # 3: the error message of a failed or refused request (as its client was told, redacted),
+    # for the dashboard's tooltips and `stats --csv`.
+    ("ALTER TABLE requests ADD COLUMN error TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -45,6 +45,7 @@ def explain(
         "budget_exhausted": state.budget_exhausted,
         "budget_action": state.budget_action,
         "cooling": sorted(state.cooling),
+        "keyless": sorted(state.keyless),
         "session": request.session_id,
         "session_writer": state.recent_writer.get(request.session_id or "", None),
     }
@@ -77,6 +78,7 @@ def explain(
         "markers_stripped": list(plan.markers),
         "kept_local": plan.kept_local,
         "budget_kept_local": plan.budget_kept_local,
+        "key_kept_local": plan.key_kept_local,
         **sizes,
         "state": context,
     }
@@ -100,6 +102,8 @@ def render_text(data: Explanation) -> str:
             lines.append("privacy      flagged work kept local (x-hybridge-privacy: kept-local)")
         if data["budget_kept_local"]:
             lines.append("budget       cloud budget spent: flagged work kept local")
+        if data.get("key_kept_local"):
+            lines.append(f"keys         {data['key_kept_local']} has no API key: the work was kept local")
     sources = data.get("tag_sources", {})
     for i, tag in enumerate(data["tags"]):
         label = "tags" if i == 0 else ""

@@ -28,6 +28,7 @@ from router_core.errors import HybridgeError, UpstreamError
 from router_core.executor import PlanFailed
 from router_core.inflight import InFlightRequest
 from router_core.records import LiveStream, Outcome, RequestRecord
+from router_core.redact import redact
 from router_core.routing.plan import Candidate, RoutePlan
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_body, openai_error_response
@@ -171,6 +172,7 @@ class RoutedChat:
         self.chunks = 0
         self.outcome: Outcome = "ok"
         self.error_kind: str | None = None
+        self.error = ""
         self.response_started = False
         # The last byte went out: a disconnect after it is the connection closing, not a cancel.
         self.response_done = False
@@ -254,6 +256,7 @@ class RoutedChat:
     async def _fail(self, exc: HybridgeError, send: Send) -> None:
         self.outcome = "error"
         self.error_kind = exc.kind
+        self.error = redact(exc.message)
         if isinstance(exc, PlanFailed):
             self.candidate = exc.candidate
             self.fallbacks = exc.fallbacks
@@ -397,6 +400,7 @@ class RoutedChat:
             error_kind=self.error_kind,
             tags=self.request.tags,
             fallbacks=tuple(self.fallbacks),
+            error=self.error,
             messages=self.request.messages,
             tools=self.request.tools,
         )
