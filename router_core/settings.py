@@ -320,7 +320,11 @@ class Settings(_Section):
         "openai/gpt-5"` brings `[providers.openai]` (preset "openai") when no table is named so."""
         if not isinstance(data, dict):
             return data
-        providers = data.get("providers", {})
+        if "providers" in data:
+            providers = data["providers"]
+        else:  # the field's default (the local Ollama), which a preset brought by name joins
+            factory = cls.model_fields["providers"].default_factory
+            providers = factory() if factory is not None else {}  # type: ignore[call-arg]
         if not isinstance(providers, dict):
             return data
         named = {

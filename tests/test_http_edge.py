@@ -186,8 +186,7 @@ def test_hybridge_serve_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         assert hybridge.process is not None
         ledger = next((tmp_path / "data").rglob("*.sqlite3"))
         assert httpx.get(hybridge.base_url.removesuffix("/v1") + "/health", timeout=5).status_code == 200
-        hybridge.process.send_signal(signal.SIGTERM)
-        assert hybridge.process.wait(15) == 0
-        stderr = hybridge.process.stderr.read() if hybridge.process.stderr else ""
+        code, _, stderr = hybridge.stop(signal.SIGTERM)
+    assert code == 0
     assert "Traceback" not in stderr
     assert not ledger.with_name(ledger.name + "-wal").exists()

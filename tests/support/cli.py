@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -60,6 +61,15 @@ class HybridgeProcess:
         out.start()
         self._drains = [err, out]
         return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> tuple[int, str, str]:
+        """Send `sig`, wait for the exit; (exit code, the kept stdout, the kept stderr)."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout_s)
+        for drain in self._drains:
+            drain.join(5)  # the pipes close with the process: the drains finish
+        return code, "".join(self.stdout_tail), "".join(self.stderr_tail)
 
     def __exit__(self, *exc: object | TracebackType) -> None:
         assert self.process is not None
