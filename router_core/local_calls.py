@@ -83,7 +83,7 @@ class LocalCall:
             requested_model=self.requested, api="openai", route="local", reason="embeddings/completions stay local",
             provider=self.target.provider, model=self.target.model, streamed=streamed,
             outcome="ok" if ok else "error", usage=usage, ttft_s=None, duration_s=time.perf_counter() - self.t0,
-            error_kind=error_kind,
+            error_kind=error_kind, backend=self.runtime.backend_addresses.get(self.target.provider, ""),
         ))
 
     async def aclose(self) -> None:

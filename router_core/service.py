@@ -151,11 +151,15 @@ class RouterService:
         watcher = asyncio.create_task(self._note_started())
         assert self.runtime is not None
         inventory = asyncio.create_task(self.runtime.inventory.run_periodic())
+        # Pooled backends are read in the background, so choosing one costs no round trip.
+        backends = asyncio.create_task(self.runtime.backend_poller.run_periodic()) if self.runtime.pools else None
         try:
             await self._server.serve()
         finally:
             watcher.cancel()
             inventory.cancel()
+            if backends is not None:
+                backends.cancel()
             if self.runtime is not None:
                 await self._let_cancelled_requests_finish(self.runtime)
             if self._wrote_runtime_file:

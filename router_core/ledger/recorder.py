@@ -42,6 +42,7 @@ from router_core.ledger.metrics import Counters
 from router_core.ledger.periods import PeriodTotals, day_bounds
 from router_core.ledger.prices import baseline_ref, load_price_table
 from router_core.ledger.schema import connect, ledger_path
+from router_core.privacy.addresses import is_loopback_host
 from router_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -302,6 +303,8 @@ class Ledger:
     def _energy(self, record: RequestRecord) -> float | None:
         if record.route != "local" or not self.meter.measured:
             return None
+        if record.backend and not is_loopback_host(record.backend.rpartition(":")[0].strip("[]")):
+            return None  # a LAN backend (routing.pools) drew its own power, not this machine's GPU
         start, end = record.started_at, record.started_at + record.duration_s
         others = [(a, b) for rid, a, b in self.live.local_stream_intervals() if rid != record.request_id]
         others += [iv for iv in self._recent_local if iv[1] > start]

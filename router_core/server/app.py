@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Modules under router_core/server/ that add routes: each has `routes(runtime) -> list[BaseRoute]`.
 ROUTE_MODULES: tuple[str, ...] = (
     "anthropic_api", "responses_api", "ollama_api", "local_api",
-    "privacy_api", "stats_api", "explain_api", "openapi_api",
+    "privacy_api", "stats_api", "explain_api", "backends_api", "openapi_api",
 )
 
 # Headers routing may read; everything else the client sends stays out of the request.
