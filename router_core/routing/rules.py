@@ -50,6 +50,8 @@ class RoutingRules:
     fallback_candidates: tuple[tuple[str, Candidate], ...]
     # Pool member -> the pool's first member: one model, whichever backend serves it.
     pool_canonical: dict[str, str] = field(default_factory=dict, compare=False)
+    # Pool member -> every member of its pool (routing.pools).
+    pool_members: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     # Candidates by (model, reason) as decided before: most reasons repeat ("local default").
     made: dict[tuple[str, str], Candidate] = field(default_factory=dict, compare=False)
 
@@ -116,6 +118,7 @@ def compile_rules(settings: Settings) -> RoutingRules:
             for p, _, m in (ref.partition("/") for ref in chain)
         ),
         pool_canonical={ref: members[0] for members in r.pools.values() for ref in members},
+        pool_members={ref: tuple(members) for members in r.pools.values() for ref in members},
     )
 
 
