@@ -178,12 +178,13 @@ def test_a_session_keeps_to_its_backend(tmp_path: Path) -> None:
         settings = settings_for(tmp_path, [("a", "ollama", a_server.url), ("b", "ollama", b_server.url)])
         with run_hybridge(settings) as service:
             service.poll_backends()
-            body = {"model": "local", "max_tokens": 200, "stream": True,
+            body = {"model": "local", "max_tokens": 1000, "stream": True,
                     "messages": [{"role": "user", "content": "Write a long story."}]}
             with httpx.stream("POST", f"{service.status().base_url}/chat/completions", json=body, timeout=300,
                               headers={"x-session-id": "long"}) as streaming:
                 assert streaming.headers["x-hybridge-model"] == f"a/{MODEL}"
-                next(streaming.iter_lines())  # a is answering it now
+                lines = streaming.iter_lines()  # kept: dropping the iterator would close the stream
+                next(lines)  # a is answering it now
                 assert served(chat(service, "s1")) == "b"  # a is busy, so the new session goes to b
             wait_for(lambda: backends(service)["a"]["in_flight"] == 0, "a's answer to end")
             # a is idle and first in the pool, but s1's prompt is cached on b.
@@ -313,13 +314,15 @@ def test_stats_show_tok_per_s_per_backend(tmp_path: Path) -> None:
                     "messages": [{"role": "user", "content": "Write a story."}]}
             with httpx.stream("POST", f"{service.status().base_url}/chat/completions", json=body, timeout=300,
                               headers={"x-session-id": "t0"}) as streaming:
-                next(streaming.iter_lines())
+                lines = streaming.iter_lines()
+                next(lines)
                 assert served(chat(service, "t1", max_tokens=16)) == "b"
-                for _ in streaming.iter_lines():
+                for _ in lines:
                     pass
     conn: sqlite3.Connection = connect(tmp_path / "ledger.sqlite3")
-    lines = backends_text(conn, 0.0)
-    assert lines[1] == "Local backends"
+    lines = "\n".join(backends_text(conn, 0.0)).splitlines()
+    assert lines[1] == "Local backends" and lines[2].split() == [
+        "backend", "address", "pool", "answers", "output", "tok/s", "ttft", "s", "saved", "$"]
     rows = {line.split()[0]: line.split() for line in lines[3:]}
     assert set(rows) == {"a", "b"}
     for name, server in (("a", a_server), ("b", b_server)):
