@@ -35,7 +35,8 @@ def state_text(state: BackendState) -> str:
 
 def busy_text(state: BackendState) -> str:
     """Ours in flight, and the engine's own running/waiting figures when it reports them."""
-    parts = [f"{state.busy}" + (f" of {state.slots} slots" if state.slots else "")]
+    slots = f" of {state.slots} slot{'s' if state.slots != 1 else ''}" if state.slots else ""
+    parts = [f"{state.busy}{slots}"]
     if state.running is not None or state.waiting is not None:
         parts.append(f"engine: {state.running or 0} running, {state.waiting or 0} waiting")
     parts.append(f"ours: {state.in_flight}")

@@ -142,6 +142,15 @@ class BackendPools:
         # The engine's figure counts our requests too: only what it had beyond ours is others'.
         return ours + max(engine - self._ours_at_poll.get(provider, 0), 0)
 
+    def _engine(self, provider: str) -> str:
+        status = self._status.get(provider)
+        return status.engine if status is not None else ("ollama" if provider in self._ollama else "unknown")
+
+    def _slots(self, provider: str) -> int | None:
+        """How many requests it runs at once: the engine's figure, else its default."""
+        status = self._status.get(provider)
+        return status.slots if status is not None and status.slots else DEFAULT_SLOTS.get(self._engine(provider))
+
     def _untrusted(self, provider: str) -> str | None:
         if not self._privacy.enabled:
             return None
@@ -153,11 +162,11 @@ class BackendPools:
     def _view(self, provider: str, model: str, cooling: frozenset[str]) -> BackendView:
         status = self._status.get(provider)
         loaded = status.loaded_model(model) if status is not None else None
+        if loaded is None and status is not None and status.serves_any and status.loaded:
+            loaded = status.loaded[0]  # a single-model llama-server answers to any name
         fit = loaded.context if loaded is not None else None
         if fit is None:
             fit = self._fits.get(provider, {}).get(model)
-        engine = status.engine if status is not None else ("ollama" if provider in self._ollama else "unknown")
-        slots = status.slots if status is not None and status.slots else DEFAULT_SLOTS.get(engine)
         return BackendView(
             provider=provider,
             model=model,
@@ -167,7 +176,7 @@ class BackendPools:
             loaded=(loaded is not None or status.serves_any) if status is not None and status.up else None,
             loaded_context=loaded.context if loaded is not None else None,
             busy=self._busy(provider),
-            slots=slots,
+            slots=self._slots(provider),
             fit_context=fit,
             cooling=f"{provider}/{model}" in cooling,
         )
@@ -247,7 +256,7 @@ class BackendPools:
             out.append(
                 BackendState(
                     provider=provider,
-                    engine=status.engine if status else ("ollama" if provider in self._ollama else "unknown"),
+                    engine=self._engine(provider),
                     address=address,
                     pools=pools,
                     up=None if status is None and down is None else (status is not None and status.up and not down),
@@ -257,7 +266,7 @@ class BackendPools:
                     running=status.running if status else None,
                     waiting=status.waiting if status else None,
                     busy=self._busy(provider),
-                    slots=status.slots if status and status.slots else None,
+                    slots=self._slots(provider),
                     cooling=tuple(sorted(r for r in cooling if r.partition("/")[0] == provider)),
                     last_error=down or (status.problem if status else None) or errors.get(provider),
                     checked_at=status.checked_at if status else None,
