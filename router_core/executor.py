@@ -121,7 +121,8 @@ class Executor:
         candidates = plan.candidates
         for i, candidate in enumerate(candidates):
             last = i == len(candidates) - 1
-            pool = self.pools.pool_of(candidate.id) if self.pools is not None else None
+            # A member asked for by name (`box2/qwen3`) is that backend; otherwise its pool serves.
+            pool = self.pools.pool_of(candidate.id) if self.pools is not None and plan.rule != "named" else None
             if pool is not None:
                 try:
                     served, result = await self._run_pool(pool, candidate, plan, request, last, call, fallbacks)

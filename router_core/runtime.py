@@ -306,7 +306,7 @@ def pool_choices(pools: BackendPools, plan: RoutePlan, request: ChatRequest) -> 
     computes it, from the same memory; the executor chooses again when it runs."""
     out = []
     for candidate in plan.candidates:
-        pool = pools.pool_of(candidate.id)
+        pool = pools.pool_of(candidate.id) if plan.rule != "named" else None
         if pool is None:
             continue
         ranking = pools.choose(pool, request, plan.prompt_tokens)

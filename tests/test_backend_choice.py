@@ -202,3 +202,32 @@ def test_a_pooled_member_cools_the_plan_only_when_its_whole_pool_is_out() -> Non
     assert pools.plan_cooling(frozenset({"a/m", "x/y"})) == {"x/y"}
     pools.failed("b", UpstreamError("b: cannot connect", kind="connect", status=502))
     assert pools.plan_cooling(frozenset({"a/m", "c/m"})) == {"a/m", "c/m"}
+
+
+def test_explain_shows_the_pool_order_and_what_was_skipped() -> None:
+    from router_core.routing.explain import render_text
+    from router_core.routing.plan import Candidate, RoutePlan
+    from router_core.runtime import pool_choices
+
+    pools = BackendPools(_pool_settings(), PrivacyState(enabled=True), Cooldowns())
+    pools.apply(_up("a", loaded=(ServedModel("m:latest", 8192),), installed=("m:latest",)))
+    planned = Candidate("a", "m", "local", "local default")
+    choices = pool_choices(pools, RoutePlan((planned,), rule="default"), _request())
+    assert choices == [{
+        "candidate": "a/m", "pool": "p",
+        "order": [{"backend": "a/m", "why": "has it loaded (context 8,192), 0 busy of 1 slot"},
+                  {"backend": "c/m", "why": "0 busy"}],
+        "skipped": [{"backend": "b/m:7b", "why": "privacy mode: 192.168.1.20:11434 is not in privacy.trusted_hosts"}],
+    }]
+    # A member asked for by name is that backend: no pool choice.
+    assert pool_choices(pools, RoutePlan((planned,), rule="named"), _request()) == []
+    data = {"model_asked": "local", "route": "local", "model": "a/m", "rule": "default", "reason": "local default",
+            "small_task": None, "kept_local": False, "budget_kept_local": False, "tags": [], "prompt_tokens": 3,
+            "output_tokens": 16, "local_context_tokens": 8192,
+            "state": {"privacy": True, "privacy_escalation": "keep-local", "budget_exhausted": False,
+                      "budget_action": "keep-local", "cooling": []},
+            "candidates": [{"route": "local", "model": "a/m", "reason": "local default"}], "backends": choices}
+    text = render_text(data)
+    assert "pool         p serves a/m; its backends, as chosen now:" in text
+    assert "  1. a/m  - has it loaded (context 8,192), 0 busy of 1 slot" in text
+    assert "  skipped b/m:7b  - privacy mode: 192.168.1.20:11434 is not in privacy.trusted_hosts" in text

@@ -20,7 +20,7 @@ from router_core.errors import UpstreamError
 from router_core.inventory.backends import BackendStatus, address_of, backend_url
 from router_core.inventory.context import output_room
 from router_core.inventory.prompt_tokens import session_key
-from router_core.privacy.addresses import destination_allowed
+from router_core.privacy.addresses import destination_allowed, is_loopback_host
 from router_core.privacy.state import PrivacyState
 from router_core.routing.backends import BackendView, Ranking, rank
 from router_core.routing.cooldowns import Cooldowns
@@ -128,8 +128,10 @@ class BackendPools:
         self.updated.emit(self.states())
 
     def note_fits(self, provider: str, fits: Mapping[str, int]) -> None:
-        """The most context each model can have on this machine (inventory, Ollama on loopback)."""
-        self._fits[provider] = dict(fits)
+        """The most context each model can have on this machine (the inventory's fit verdicts):
+        only for backends on this machine, whose hardware the inventory read."""
+        if provider in self._hosts and is_loopback_host(self._hosts[provider]):
+            self._fits[provider] = {_ollama_key(f"{provider}/{m}").partition("/")[2]: v for m, v in fits.items()}
 
     # -- per request ----------------------------------------------------------------------
 
@@ -166,7 +168,8 @@ class BackendPools:
             loaded = status.loaded[0]  # a single-model llama-server answers to any name
         fit = loaded.context if loaded is not None else None
         if fit is None:
-            fit = self._fits.get(provider, {}).get(model)
+            fits = self._fits.get(provider, {})
+            fit = fits.get(model) or fits.get(_ollama_key(f"{provider}/{model}").partition("/")[2])
         return BackendView(
             provider=provider,
             model=model,
