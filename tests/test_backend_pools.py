@@ -328,3 +328,32 @@ def test_stats_show_tok_per_s_per_backend(tmp_path: Path) -> None:
     for name, server in (("a", a_server), ("b", b_server)):
         assert rows[name][1:4] == [f"127.0.0.1:{server.port}", POOL, "1"]
         assert float(rows[name][5]) > 0  # tok/s, from the engine's own eval_duration
+
+
+def test_an_overloaded_backend_fails_over_before_the_first_byte_and_cools_down(tmp_path: Path) -> None:
+    from tests.fakes.faulty_openai import FaultyOpenAI, overloaded
+
+    busy, spare = FaultyOpenAI("busy"), FaultyOpenAI("spare")
+    servers = [ThreadedServer(f.app).start() for f in (busy, spare)]
+    try:
+        settings = make_settings({
+            "routing": {"local_model": "busy/m", "pools": {POOL: ["busy/m", "spare/m"]}, "cooldown_after_failures": 1},
+            "providers": {name: {"kind": "openai-local", "base_url": f"{server.url}/v1"}
+                          for name, server in zip(("busy", "spare"), servers, strict=True)},
+            "inventory": {"backends_poll_s": 600},
+            "ledger": {"enabled": False},
+        })
+        busy.script = [overloaded()]  # Ollama past OLLAMA_MAX_QUEUE, vLLM or llama.cpp shedding load: 503
+        with run_hybridge(settings) as service:
+            service.poll_backends()
+            assert backends(service)["busy"]["engine"] == "openai"
+            first = chat(service, "o1")
+            assert served(first) == "spare" and first.headers["x-hybridge-fallbacks"] == "busy/m: overloaded"
+            # Cooling down now: tried last, so the next request goes straight to the spare.
+            assert explain(service, "o2")["order"][1] == {"backend": "busy/m", "why": "0 busy, cooling down"}
+            second = chat(service, "o2")
+            assert served(second) == "spare" and "x-hybridge-fallbacks" not in second.headers
+        assert len(busy.requests) == 1 and len(spare.requests) == 2
+    finally:
+        for server in servers:
+            server.stop()

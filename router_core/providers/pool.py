@@ -61,6 +61,13 @@ def _ollama_key(ref: str) -> str:
     return f"{provider}/{model if ':' in model.rpartition('/')[2] else model + ':latest'}"
 
 
+def _loaded(status: BackendStatus | None, found: bool) -> bool | None:
+    """Whether the model is loaded there: unknown until read, and for engines that do not say."""
+    if status is None or not status.up or status.engine in ("openai", "unknown"):
+        return None
+    return found or status.serves_any
+
+
 class BackendPools:
     def __init__(
         self,
@@ -176,7 +183,7 @@ class BackendPools:
             down=self._down.get(provider),
             untrusted=self._untrusted(provider),
             installed=status.has(model) if status is not None and status.up else None,
-            loaded=(loaded is not None or status.serves_any) if status is not None and status.up else None,
+            loaded=_loaded(status, loaded is not None),
             loaded_context=loaded.context if loaded is not None else None,
             busy=self._busy(provider),
             slots=self._slots(provider),
