@@ -231,3 +231,19 @@ def test_explain_shows_the_pool_order_and_what_was_skipped() -> None:
     assert "pool         p serves a/m; its backends, as chosen now:" in text
     assert "  1. a/m  - has it loaded (context 8,192), 0 busy of 1 slot" in text
     assert "  skipped b/m:7b  - privacy mode: 192.168.1.20:11434 is not in privacy.trusted_hosts" in text
+
+
+def test_sessions_without_an_id_are_told_apart_by_their_opening() -> None:
+    pools = BackendPools(_pool_settings(), PrivacyState(), Cooldowns())
+    system = {"role": "system", "content": "You are opencode."}
+
+    def opening(text: str, session: str | None = None) -> ChatRequest:
+        messages = [system, {"role": "user", "content": text}]
+        headers = {"x-session-id": session} if session else {}
+        return ChatRequest("local", messages, False, 16, None, {"model": "local", "messages": messages}, headers)
+
+    assert pools.session("p", opening("fix a")) != pools.session("p", opening("fix b"))  # one system prompt, two tasks
+    later = opening("fix a")
+    later.messages.append({"role": "assistant", "content": "done"})
+    assert pools.session("p", later) == pools.session("p", opening("fix a"))
+    assert pools.session("p", opening("fix a", "s1")) == pools.session("p", opening("other", "s1")) == "p\0s1"

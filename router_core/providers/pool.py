@@ -9,6 +9,7 @@ a successful background poll brings it back (the probe before it gets traffic ag
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -16,10 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+
 from router_core.errors import UpstreamError
 from router_core.inventory.backends import BackendStatus, address_of, backend_url
 from router_core.inventory.context import output_room
-from router_core.inventory.prompt_tokens import session_key
 from router_core.privacy.addresses import destination_allowed, is_loopback_host
 from router_core.privacy.state import PrivacyState
 from router_core.routing.backends import BackendView, Ranking, rank
@@ -196,8 +198,13 @@ class BackendPools:
         return [self._view(p, m, cooling) for p, m in self.pools[pool]]
 
     def session(self, pool: str, request: ChatRequest) -> str:
-        """The key a session sticks by: the session id the client sends, else its first message."""
-        return session_key(pool, request.session_id, request.messages)
+        """The key a session sticks by: the session id the client sends (OpenCode's
+        x-session-id, Claude Code's, Codex's), else its opening (system prompt and first
+        message: agents share a system prompt, so that alone would make every session one)."""
+        if request.session_id:
+            return f"{pool}\0{request.session_id}"
+        opening = orjson.dumps(request.messages[:2], option=orjson.OPT_SORT_KEYS)
+        return f"{pool}\0" + hashlib.blake2b(opening, digest_size=16).hexdigest()
 
     def choose(self, pool: str, request: ChatRequest, prompt_tokens: int | None = None) -> Ranking:
         """The pool's backends in the order to try them for `request` (memory only)."""
