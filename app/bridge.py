@@ -39,6 +39,7 @@ from router_core.presets import preset_env
 from router_core.privacy.ollama_cloud import describe_switch
 from router_core.privacy.state import PrivacyStatus
 from router_core.privacy.switch import switch_privacy
+from router_core.providers.pool import BackendState
 from router_core.records import RequestRecord
 from router_core.service import RouterService, ServiceStatus
 from router_core.settings import Settings, ollama_base_url
@@ -81,6 +82,7 @@ class RouterBridge(QObject):
     privacy_kept_local = Signal(object)  # KeptLocal
     truncation_warning = Signal(object)  # TruncationWarning
     inventory_updated = Signal(object)  # InventorySnapshot
+    backends_updated = Signal(object)  # list[BackendState] (routing.pools)
     ollama_state_changed = Signal(str, bool, str)  # provider, up, problem ("" when up)
     # Results of calls the GUI made.
     history_loaded = Signal(object)  # LedgerHistory
@@ -123,6 +125,7 @@ class RouterBridge(QObject):
         self.last_status: ServiceStatus | None = None
         self.live: LiveSnapshot | None = None
         self.inventory: InventorySnapshot | None = None
+        self.backends: list[BackendState] = []
         self.privacy: PrivacyStatus | None = None
         self.last_cloud_at: float | None = None
         self._posted.connect(self._run_posted, Qt.ConnectionType.QueuedConnection)
@@ -256,6 +259,8 @@ class RouterBridge(QObject):
         runtime.inventory.updated.connect(self._on_inventory)
         if runtime.inventory.snapshot is not None:
             self._on_inventory(runtime.inventory.snapshot)
+        runtime.pools.updated.connect(self._on_backends)
+        self._on_backends(runtime.backends())
         self.privacy = runtime.privacy.status()
         self._tick.start()
         self._poll.start()
@@ -350,6 +355,13 @@ class RouterBridge(QObject):
 
     def _on_inventory(self, snapshot: InventorySnapshot) -> None:
         self._post(lambda: self._set_inventory(snapshot))
+
+    def _on_backends(self, states: list[BackendState]) -> None:
+        self._post(lambda: self._set_backends(states))
+
+    def _set_backends(self, states: list[BackendState]) -> None:
+        self.backends = states
+        self.backends_updated.emit(states)
 
     # -- state the tray and dashboard read -----------------------------------------------
 

@@ -87,6 +87,7 @@ class LocalCall:
             provider=self.target.provider, model=self.target.model, streamed=streamed,
             outcome="ok" if ok else "error", usage=usage, ttft_s=None, duration_s=time.perf_counter() - self.t0,
             error_kind=error_kind, error=redact(error),
+            backend=self.runtime.backend_addresses.get(self.target.provider, ""),
         ))
 
     async def aclose(self) -> None:

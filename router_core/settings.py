@@ -160,6 +160,13 @@ class RoutingSettings(_Section):
     max_cooldown_s: float = Field(default=300.0, ge=0)
     # With no other candidate left, wait out a Retry-After up to this long, then retry once.
     max_retry_wait_s: float = Field(default=5.0, ge=0)
+    # Backend pools: one model served by several local backends (Ollama instances, llama.cpp
+    # servers, vLLM, LM Studio). Pool name -> its members, `<provider>/<model>` of local
+    # providers. A plan naming any member is served by the member chosen per request
+    # (router_core/routing/backends.py); routing settings name a member as ever.
+    pools: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # A session keeps to the backend that served it (its KV prefix cache keeps paying off).
+    pool_sticky_sessions: bool = True
 
     @field_validator("heavy_tags", "ui_tags")
     @classmethod
@@ -190,6 +197,29 @@ class RoutingSettings(_Section):
                 raise ValueError(f"'{glob}': '{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return conventions
 
+    @field_validator("pools")
+    @classmethod
+    def _check_pools(cls, pools: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        seen: dict[str, str] = {}
+        for name, members in pools.items():
+            if not name or "/" in name:
+                raise ValueError(f"pool '{name}': a pool name cannot be empty or hold '/'")
+            if not members:
+                raise ValueError(f"pool '{name}': list at least one `<provider>/<model>`")
+            providers = set()
+            for ref in members:
+                provider, sep, model = ref.partition("/")
+                if not (provider and sep and model):
+                    raise ValueError(f"pool '{name}': '{ref}' is not '<provider>/<model>'")
+                if ref in seen:
+                    raise ValueError(f"pool '{name}': '{ref}' is already in pool '{seen[ref]}'")
+                if provider in providers:
+                    # A backend is one server: its load figures cannot be split between members.
+                    raise ValueError(f"pool '{name}': provider '{provider}' is listed twice")
+                providers.add(provider)
+                seen[ref] = name
+        return pools
+
     def model_refs(self) -> list[tuple[str, str]]:
         """(key, `<provider>/<model>`) for every model this section names."""
         refs = [
@@ -198,6 +228,7 @@ class RoutingSettings(_Section):
         ]
         refs += [(f"fallback_chain[{i}]", ref) for i, ref in enumerate(self.fallback_chain)]
         refs += [(f"review_models[{i}]", ref) for i, ref in enumerate(self.review_models)]
+        refs += [(f"pools.{name}[{i}]", ref) for name, members in self.pools.items() for i, ref in enumerate(members)]
         return refs
 
 
@@ -229,6 +260,9 @@ class InventorySettings(_Section):
     # Each GPU probe (NVML, nvidia-smi, sysfs, rocm-smi, sysctl) gives up after this long.
     probe_timeout_s: float = Field(default=3.0, gt=0, le=30)
     ollama_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Pooled backends (routing.pools) are read this often in the background: Ollama's
+    # /api/ps, llama.cpp's and vLLM's /metrics. Routing reads only what was last read.
+    backends_poll_s: float = Field(default=2.0, ge=0.1, le=600)
     # Kept free beside a model: the GPU's compute buffers and other programs; the OS and apps.
     vram_reserve_mb: int = Field(default=1024, ge=0)
     ram_reserve_mb: int = Field(default=2048, ge=0)
@@ -347,6 +381,11 @@ class Settings(_Section):
         for name in self.providers:
             if not name or "/" in name:
                 problems.append(f"providers.{name}: a provider name cannot be empty or hold '/'")
+        for name, members in self.routing.pools.items():
+            for ref in members:
+                conf = self.providers.get(ref.partition("/")[0])
+                if conf is not None and not conf.is_local:
+                    problems.append(f"routing.pools.{name}: '{ref}' is not a local provider (pools are local)")
         if problems:
             # One line per problem: validate() splits them, so every one is named in one pass.
             raise ValueError("\n".join(problems))

@@ -21,6 +21,7 @@ from router_core.first_run import FirstRun, run_checks
 from router_core.first_run import as_json as first_run_json
 from router_core.first_run import render as render_first_run
 from router_core.inventory.advice import Suggestion, suggest_models, warnings
+from router_core.inventory.backends import BackendPoller
 from router_core.inventory.context import usable_context
 from router_core.inventory.fit import VERDICT_TEXT, ModelFit
 from router_core.inventory.hardware.info import GIB, GpuInfo, HardwareInfo
@@ -28,7 +29,10 @@ from router_core.inventory.machine import Inventory, InventorySnapshot
 from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.privacy.ollama_cloud import CloudSwitch, describe_switch
 from router_core.privacy.ollama_models import OllamaModelFacts
+from router_core.privacy.state import PrivacyState
 from router_core.providers.http import default_transport
+from router_core.providers.pool import BackendPools, BackendState
+from router_core.routing.cooldowns import Cooldowns
 from router_core.settings import ContextSettings, Settings, ollama_base_url
 
 
@@ -163,9 +167,43 @@ async def cloud_switches(settings: Settings) -> dict[str, CloudSwitch | None]:
         await facts.aclose()
 
 
+async def read_backends(settings: Settings) -> list[BackendState]:
+    """Every pooled backend (routing.pools), read once now, as the router's background poll does."""
+    if not settings.routing.pools:
+        return []
+    pools = BackendPools(settings, PrivacyState.from_settings(settings.privacy), Cooldowns())
+    poller = BackendPoller(settings, transport_factory=default_transport)
+    try:
+        for status in await poller.poll():
+            pools.apply(status)
+    finally:
+        await poller.aclose()
+    return pools.states()
+
+
+def _busy_text(state: BackendState) -> str:
+    if state.running is None and state.waiting is None:
+        return "busy: not reported by the engine"
+    slots = f" on {state.slots} slot{'s' if state.slots != 1 else ''}" if state.slots else ""
+    return f"{state.running or 0} running, {state.waiting or 0} waiting{slots}"
+
+
+def render_backends(states: list[BackendState], out: TextIO) -> None:
+    print("\nBackend pools", file=out)
+    for state in states:
+        where = f"{state.provider} ({state.engine}) at {state.address} · pool {', '.join(state.pools)}"
+        if not state.up:
+            print(f"  DOWN  {where}: {state.last_error or 'not answering'}", file=out)
+            continue
+        loaded = ", ".join(f"{m} (context {c:,})" if c else m for m, c in state.loaded) or "nothing"
+        print(f"  up    {where}", file=out)
+        print(f"        loaded: {loaded} · {_busy_text(state)}", file=out)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     snapshot = asyncio.run(take_snapshot(settings))
+    backends = asyncio.run(read_backends(settings))
     switches = asyncio.run(cloud_switches(settings))
     found = warnings(snapshot, settings)
     installed = {m.name for status in snapshot.ollama.values() for m in status.models}
@@ -174,10 +212,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         body = {**as_json(snapshot, found, suggestions), "first_run": first_run_json(checks)}
         body["ollama_cloud"] = {n: dataclasses.asdict(sw) if sw else None for n, sw in switches.items()}
+        body["backends"] = [dataclasses.asdict(b) for b in backends]
         sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
         render(snapshot, found, suggestions, sys.stdout, settings.context)
+        if backends:
+            render_backends(backends, sys.stdout)
         for name, switch in switches.items():
             print(f"\nOllama '{name}' cloud: {describe_switch(switch)}")
         print("\n" + render_first_run(checks), file=sys.stdout)

@@ -114,7 +114,7 @@ def _allowed(ref: str, rules: RoutingRules, state: RoutingState) -> bool:
 
 
 def _reviewer(writer: str, rules: RoutingRules, state: RoutingState) -> str | None:
-    return next((r for r in rules.review_pool if r != writer and _allowed(r, rules, state)), None)
+    return next((r for r in rules.review_pool if not rules.same(r, writer) and _allowed(r, rules, state)), None)
 
 
 def _choose(
@@ -178,12 +178,12 @@ def _apply_review(
     if REVIEW_TAG not in c.tags or not rules.review_alternate or choice.named or choice.rule == "review":
         return choice
     writer, _ = _writer(request, rules, state)
-    if choice.ref != writer:
+    if not rules.same(choice.ref, writer):
         return choice
     pool = rules.review_pool
     if choice.local_only:
         pool = tuple(r for r in pool if rules.is_local(r))
-    reviewer = next((r for r in pool if r != writer and _allowed(r, rules, state)), None)
+    reviewer = next((r for r in pool if not rules.same(r, writer) and _allowed(r, rules, state)), None)
     if reviewer is None:
         return choice
     return _Choice(reviewer, choice.rule, f"{choice.reason}; review: {writer} wrote the code", choice.local_only)

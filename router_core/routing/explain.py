@@ -129,4 +129,10 @@ def render_text(data: Explanation) -> str:
     for i, cand in enumerate(data.get("candidates", []), 1):
         label = "plan" if i == 1 else ""
         lines.append(f"{label:12} {i}. {cand['route']:5} {cand['model']}  - {cand['reason']}")
+    for pool in data.get("backends", []):
+        lines.append(f"{'pool':12} {pool['pool']} serves {pool['candidate']}; its backends, as chosen now:")
+        for i, backend in enumerate(pool["order"], 1):
+            lines.append(f"{'':12}   {i}. {backend['backend']}  - {backend['why']}")
+        for skipped in pool["skipped"]:
+            lines.append(f"{'':12}   skipped {skipped['backend']}  - {skipped['why']}")
     return "\n".join(lines) + "\n"

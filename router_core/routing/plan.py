@@ -14,6 +14,8 @@ class Candidate:
     model: str
     route: Route
     reason: str
+    # The pool (routing.pools) this backend was chosen from at run time; "" when none.
+    pool: str = ""
 
     @property
     def id(self) -> str:
