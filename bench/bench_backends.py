@@ -15,14 +15,13 @@ Reported side by side: total wall time, model loads (llama-server restarts, as O
 `load_duration`), requests each backend served, and the prompt tokens the runners really
 evaluated (llama-server's `timings.prompt_n`: a session kept on one backend reuses its KV
 prefix cache). Then the ratios two / one. No target is asserted: figures depend on the
-machine and its load. Run: `PYTHONPATH=$PWD .venv/bin/python bench/bench_backends.py`.
+machine and its load. Run: `.venv/bin/python -m bench.bench_backends`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -34,12 +33,9 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from router_core.service import RouterService  # noqa: E402
-from tests.support.fake_ollama import FakeModel, FakeOllama  # noqa: E402
-from tests.support.servers import ThreadedServer, make_settings, run_hybridge  # noqa: E402
+from router_core.service import RouterService
+from tests.support.fake_ollama import FakeModel, FakeOllama
+from tests.support.servers import ThreadedServer, make_settings, run_hybridge
 
 MODEL = "gemma3:270m"
 SYSTEM = (
