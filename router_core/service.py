@@ -136,6 +136,9 @@ class RouterService:
             ws="none",
             # The chat stream is not to be compressed or buffered on the way out.
             server_header=False,
+            # Loopback only: no proxy in front whose X-Forwarded-* to trust (and one middleware
+            # less on every request).
+            proxy_headers=False,
             timeout_graceful_shutdown=3,
         )
         server = uvicorn.Server(config)

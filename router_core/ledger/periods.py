@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from router_core.ledger.entry import LedgerEntry
@@ -132,13 +132,26 @@ class PeriodTotals:
             self._day, self._month = day, month
 
     def add(self, entry: LedgerEntry) -> None:
-        at = entry.record.started_at
+        self.add_all((entry,))
+
+    def add_all(self, entries: Sequence[LedgerEntry]) -> None:
+        """A batch of rows (the ledger's writer): the period keys are worked out once per
+        distinct start second, not twice per row."""
+        keys: dict[int, tuple[str, str]] = {}
         with self._lock:
             self._roll(self._clock())
-            if day_key(at) == self._day.period:
-                self._day = add_entry(self._day, entry)
-            if month_key(at) == self._month.period:
-                self._month = add_entry(self._month, entry)
+            day, month = self._day, self._month
+            for entry in entries:
+                at = entry.record.started_at
+                second = int(at)
+                found = keys.get(second)
+                if found is None:
+                    found = keys[second] = (day_key(at), month_key(at))
+                if found[0] == day.period:
+                    day = add_entry(day, entry)
+                if found[1] == month.period:
+                    month = add_entry(month, entry)
+            self._day, self._month = day, month
 
     def _roll(self, now: float) -> None:
         if day_key(now) != self._day.period:

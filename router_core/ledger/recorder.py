@@ -2,7 +2,7 @@
 
 The event listener runs in the router's event loop, so it only appends to a queue; one
 writer thread takes everything queued at once (a batch: one row when quiet, many under
-load), prices each record, measures its energy, writes the batch in one transaction,
+load), counts it in the live figures, prices each record, measures its energy, writes the batch in one transaction,
 updates today's and this month's totals and the budget once, and publishes `ledger_entry`,
 `live_stats` (sampled about once a second while busy: streams are counters, never events
 per chunk) and `budget_alert` events. A row waits at most for the batch before it to be
@@ -175,7 +175,7 @@ class Ledger:
     # -- listeners (router's event loop thread: keep them tiny) --------------------------
 
     def _on_finished(self, record: RequestRecord) -> None:
-        self.live.on_finished(record)
+        # Only the queue here: the live figures, pricing and the write are the writer's.
         if self._accepting:
             self._queue.put(record)
         else:
@@ -313,6 +313,7 @@ class Ledger:
 
     def _write_batch(self, records: list[RequestRecord]) -> None:
         assert self._conn is not None
+        self.live.on_finished_all(records)
         price_per_kwh = self.settings.pricing.electricity_price_per_kwh
         entries = []
         for record in records:
@@ -333,13 +334,14 @@ class Ledger:
                 # One bad record must not cost the batch its other rows.
                 log.exception("ledger: request %s could not be priced", record.request_id)
         store.insert_entries(self._conn, entries)
-        self.written += len(entries)
+        self.totals.add_all(entries)
         for entry in entries:
-            self.totals.add(entry)
             self.counters.add(entry)
         self._refresh_budget(say_alerts=True)
         for entry in entries:
             self.events.ledger_entry.emit(entry)
+        # Last: whoever waits for a row (wait_written) then sees its totals, budget and alerts too.
+        self.written += len(entries)
 
     def _rate(self, job: _Rate) -> None:
         assert self._conn is not None
