@@ -9,7 +9,7 @@ Two measures that a shared, busy machine disturbs little (wall-clock figures it 
 - Instructions (`--instructions`): the router runs under valgrind's callgrind and its
   instruction count is read before and after each batch (callgrind_control). The same
   count whatever else runs. The router is ~50x slower there, so its streams are paced
-  (2 ms a chunk: one event per socket read, as real decoding delivers them) and the
+  (10 ms a chunk: one event per socket read, as real decoding delivers them, even at valgrind's pace) and the
   per-chunk figure is the difference between a long and a short stream.
 
 With --profile, py-spy records the ledger-on router (GIL-holding samples) meanwhile.
@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ import uvloop  # noqa: E402
 from bench import measure, report, services  # noqa: E402
 from bench.services import Service  # noqa: E402
 
-PACED = "synth-p2"  # the synthetic upstream waits 2 ms between chunks
+PACED = "synth-p10"  # the synthetic upstream waits 10 ms between chunks: under valgrind too, one per read
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,29 +82,34 @@ async def instruction_cost(target: Service, requests: int, chunks: int, rounds: 
     per_request: list[float] = []
     per_chunk: list[float] = []
 
-    async def counted(payload: bytes, times: int) -> int:
+    async def idle() -> float:
+        """Instructions a second with nothing to serve (uvicorn's tick, the ledger's publisher)."""
+        before = await asyncio.to_thread(instructions, target)
+        started = time.monotonic()
+        await asyncio.sleep(3.0)
+        return (await asyncio.to_thread(instructions, target) - before) / (time.monotonic() - started)
+
+    async def counted(payload: bytes, times: int, background: float) -> float:
+        """Instructions of `times` requests, less what the idle timers ran meanwhile."""
         await asyncio.sleep(1.0)  # the ledger's batch of the previous step is written
         before = await asyncio.to_thread(instructions, target)
+        started = time.monotonic()
         for _ in range(times):
             await measure._post(conn, target, payload, limit_s=600)
         await asyncio.sleep(1.0)
-        return await asyncio.to_thread(instructions, target) - before
-
-    async def idle() -> int:
-        before = await asyncio.to_thread(instructions, target)
-        await asyncio.sleep(2.0)
-        return await asyncio.to_thread(instructions, target) - before
+        spent = await asyncio.to_thread(instructions, target) - before
+        return spent - background * (time.monotonic() - started)
 
     try:
         for _ in range(20):  # warm: imports done on first use, caches filled
             await measure._post(conn, target, measure.body(target, "synth", 16, False), limit_s=600)
             await measure._post(conn, target, measure.body(target, PACED, 10, True), limit_s=600)
         for _ in range(rounds):
-            background = await idle()  # timers (uvicorn's tick, the ledger's publisher) per 2 s
-            spent = await counted(measure.body(target, "synth", 16, False), requests)
-            per_request.append((spent - background) / requests)
-            long = await counted(measure.body(target, PACED, chunks, True), 1)
-            short = await counted(measure.body(target, PACED, 10, True), 1)
+            background = await idle()
+            spent = await counted(measure.body(target, "synth", 16, False), requests, background)
+            per_request.append(spent / requests)
+            long = await counted(measure.body(target, PACED, chunks, True), 1, background)
+            short = await counted(measure.body(target, PACED, 10, True), 1, background)
             per_chunk.append((long - short) / (chunks - 10))
     finally:
         conn.close()

@@ -129,7 +129,7 @@ async def sse_lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
     The last line counts even without a line break after it."""
     rest = b""
     async for piece in pieces:
-        if b"\r" in piece:
+        if piece.find(b"\r") >= 0:
             piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         *lines, rest = (rest + piece).split(b"\n")
         if lines:
@@ -313,7 +313,9 @@ class OpenAICompatProvider:
                 done = False
                 rest = b""
                 async for piece in body_pieces(response):
-                    if b"\r" in piece:
+                    # find(), not `in`: bytes.__contains__ first tries the needle as an int
+                    # and raises (and clears) a TypeError every time, a third of a read's cost.
+                    if piece.find(b"\r") >= 0:
                         piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
                     data = rest + piece
                     cut = data.rfind(b"\n") + 1
@@ -321,13 +323,13 @@ class OpenAICompatProvider:
                         rest = data
                         continue
                     data, rest = data[:cut], data[cut:]
-                    if b"[DONE]" in data:
+                    if data.find(b"[DONE]") >= 0:
                         end = _done_end(data)
                         if end >= 0:
                             done = True
                             # The event ends at a blank line: without it the client never reads it.
                             data = data[:end] if data[:end].endswith(b"\n\n") else data[:end] + b"\n"
-                    if b'"error"' in data:
+                    if data.find(b'"error"') >= 0:
                         failed = self._error_in(data)
                         if failed is not None:
                             good, exc = failed
@@ -343,7 +345,8 @@ class OpenAICompatProvider:
                                 yield rename(good), good.count(b"data:")
                             raise exc
                         events = data.count(b"data:") - (1 if done else 0)
-                    if b'"usage"' in data and data.count(b'"usage"') > _null_usages(data):
+                    usages = data.count(b'"usage"')
+                    if usages and usages > _null_usages(data):
                         usage = self._raw_usage(data) or usage
                     yield rename(data), events
                     if done:
@@ -401,7 +404,7 @@ class OpenAICompatProvider:
         in every chunk before the last)."""
         found: Usage | None = None
         for line in data.split(b"\n"):
-            if b'"usage"' not in line or not line.startswith(b"data:") or _null_usages(line):
+            if line.find(b'"usage"') < 0 or not line.startswith(b"data:") or _null_usages(line):
                 continue
             chunk = self._chunk(line)
             if chunk is None or chunk is _DONE:
