@@ -73,7 +73,10 @@ def body_pieces(response: httpx.Response) -> AsyncIterator[bytes]:
     aiter_raw / chunker layers (microseconds per piece on every streamed read). Transport
     errors are still httpx's: the transports map them inside their own streams."""
     stream = response.stream
-    if isinstance(stream, httpx.AsyncByteStream) and "content-encoding" not in response.headers:
+    # The raw names: `in response.headers` first works out the headers' text encoding.
+    if isinstance(stream, httpx.AsyncByteStream) and not any(
+        name.lower() == b"content-encoding" for name, _ in response.headers.raw
+    ):
         return stream.__aiter__()
     return response.aiter_bytes()
 
