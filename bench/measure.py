@@ -8,11 +8,13 @@ the direct one's from the same run. Loads are bounded in count and time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 import psutil
@@ -206,10 +208,28 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _run_ns(pid: int) -> int | None:
+    """CPU time of `pid`'s live threads in nanoseconds (Linux schedstat), or None where the
+    kernel does not give it. psutil's figure moves in 10 ms clock ticks: a few hundred
+    requests or a stream of thousands of chunks is only a handful of ticks."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that just ended
+                total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def cpu_seconds(target: Service) -> float:
     """User + system CPU time of the target's process tree so far."""
     total = 0.0
     for proc in target.tree():
+        precise = _run_ns(proc.pid)
+        if precise is not None:
+            total += precise / 1e9
+            continue
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:

@@ -129,17 +129,29 @@ def hybridge_config(
     return config
 
 
-def start_hybridge(workdir: Path, config: Path, name: str = "Hybridge", python: Path | None = None) -> Service:
-    """`hybridge serve` with `config`, from the project's venv or the one `python` belongs to."""
+def start_hybridge(
+    workdir: Path,
+    config: Path,
+    name: str = "Hybridge",
+    python: Path | None = None,
+    wrapper: list[str] | None = None,
+    timeout: float = 90.0,
+) -> Service:
+    """`hybridge serve` with `config`, from the project's venv or the one `python` belongs to;
+    `wrapper`: a command it runs under (valgrind's, for instruction counts)."""
     port = free_port()
     log = workdir / f"{config.stem}.log"
     process = _spawn(
-        [str(python or sys.executable), "-m", "router_core", "serve", "--port", str(port), "--config", str(config)],
+        [
+            *(wrapper or []),
+            str(python or sys.executable),
+            "-m", "router_core", "serve", "--port", str(port), "--config", str(config),
+        ],
         log,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    )  # fmt: skip
     service = Service(name, port, process, model_prefix="synth/", log_path=log)
-    return wait_http(service, "/health")
+    return wait_http(service, "/health", timeout=timeout)
 
 
 def start_tray(workdir: Path, config: Path) -> Service:

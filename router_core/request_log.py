@@ -1,16 +1,29 @@
 """One log line per finished request for `hybridge serve` (as `ollama serve` logs each one):
 time, client, route, model, reason, tokens, milliseconds, outcome. Never prompt text: only
-the fields of RequestRecord that describe the request, not what it said."""
+the fields of RequestRecord that describe the request, not what it said.
+
+Off the request path: the listener (on the router's event loop) only queues the record; a
+thread formats what is queued and writes the lines of a burst in one log record, so a busy
+router pays one record, one redaction pass and one write for many lines. A line may wait
+up to WINDOW_S; `close` writes what is queued.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
 
 from router_core.events import RouterEvents
 from router_core.records import RequestRecord
 
 log = logging.getLogger("hybridge.requests")
+
+# How long the first line of a burst waits for the others.
+WINDOW_S = 0.05
+_STOP = None
 
 
 def format_record(record: RequestRecord) -> str:
@@ -29,11 +42,46 @@ def format_record(record: RequestRecord) -> str:
     return line
 
 
-def log_record(record: RequestRecord) -> None:
-    log.info("%s", format_record(record))
+class RequestLog:
+    """Writes the request lines from its own thread (see the module's docstring)."""
+
+    def __init__(self, window_s: float = WINDOW_S) -> None:
+        self._window_s = window_s
+        self._queue: queue.SimpleQueue[RequestRecord | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hybridge-request-log", daemon=True)
+        self._thread.start()
+
+    def __call__(self, record: RequestRecord) -> None:
+        self._queue.put(record)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            records = [self._queue.get()]
+            if records[0] is not _STOP:
+                time.sleep(self._window_s)
+            while True:
+                try:
+                    records.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            lines = [format_record(r) for r in records if r is not _STOP]
+            if lines:
+                # A logging failure must not end the thread (logging reports its own).
+                with contextlib.suppress(Exception):
+                    log.info("%s", "\n".join(lines))
+            if _STOP in records:
+                return
 
 
-def attach(events: RouterEvents) -> None:
-    """Log every finished request at INFO on the `hybridge.requests` logger (a module-level
-    function: signals hold their listeners weakly)."""
-    events.request_finished.connect(log_record)
+def attach(events: RouterEvents) -> RequestLog:
+    """Log every finished request at INFO on the `hybridge.requests` logger. Keep the
+    returned writer (signals hold their listeners weakly) and close it when done."""
+    writer = RequestLog()
+    events.request_finished.connect(writer)
+    return writer

@@ -151,6 +151,31 @@ async def test_silence_is_a_read_timeout_mapped_like_httpcore() -> None:
     assert transport_error("local", caught.value).kind == "timeout"
 
 
+async def test_the_read_timeout_counts_from_the_last_piece_not_from_the_start() -> None:
+    # A chunked body trickling in for longer than the read timeout is not cut; silence after
+    # it is a timeout (one timer per connection whose deadline each wait moves on).
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(8):
+            writer.write(b"2\r\nab\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(5)
+
+    pieces: list[bytes] = []
+    async with (
+        raw_server(handler) as (url, _),
+        client(lean(), url, read_s=0.3) as http,
+        http.stream("GET", "/") as response,
+    ):
+        with pytest.raises(httpx.ReadTimeout):
+            async for piece in response.aiter_raw():
+                pieces.append(piece)
+    # 0.8 s of trickle got through whole before the 0.3 s of silence ended it.
+    assert b"".join(pieces) == b"ab" * 8
+
+
 async def test_a_refused_connection_is_a_connect_error() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

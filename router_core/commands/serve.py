@@ -75,7 +75,7 @@ def serve(settings: Settings, port: int | None, args: argparse.Namespace) -> int
     service = RouterService(settings, port=port)
     service.config_path = config_path(args)
     enable_request_log()
-    attach(service.events)
+    request_log = attach(service.events)
 
     async def main() -> None:
         async def announce() -> None:
@@ -93,7 +93,10 @@ def serve(settings: Settings, port: int | None, args: argparse.Namespace) -> int
         await service.serve()
         task.cancel()
 
-    run_loop(main())
+    try:
+        run_loop(main())
+    finally:
+        request_log.close()  # the lines still queued
     status = service.status()
     if status.error:
         print(f"hybridge: {status.error}", file=sys.stderr)

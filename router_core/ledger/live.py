@@ -3,9 +3,9 @@
 Streams are sampled, not followed: each running stream bumps plain counters on its
 LiveStream (router_core/records.py) and this module reads them when a snapshot is taken
 (the ledger's publisher, about once a second, and the tray's 1 s refresh), so a chunk costs
-the router nothing here. Finished requests arrive as events (a few list operations under a
-lock). A streamed chunk counts as one token (engines send about one a chunk); a whole
-answer's output tokens count when it arrives.
+the router nothing here. Finished requests arrive from the ledger's writer thread, a batch
+at a time (a few list operations under a lock). A streamed chunk counts as one token
+(engines send about one a chunk); a whole answer's output tokens count when it arrives.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from router_core.records import LiveStream, LiveStreams, RequestRecord
@@ -90,13 +90,18 @@ class LiveStats:
         return self._clock()
 
     def on_finished(self, record: RequestRecord) -> None:
+        self.on_finished_all((record,))
+
+    def on_finished_all(self, records: Iterable[RequestRecord]) -> None:
+        """Finished requests (the ledger's writer hands over a batch at a time)."""
         now = self._now()
         with self._lock:
             self._version += 1
-            if record.ttft_s is not None and record.outcome == "ok":
-                self._ttfts.append(record.ttft_s)
-            if not record.streamed and record.usage.output_tokens:
-                self._tokens.append((now, record.usage.output_tokens, record.route == "local"))
+            for record in records:
+                if record.ttft_s is not None and record.outcome == "ok":
+                    self._ttfts.append(record.ttft_s)
+                if not record.streamed and record.usage.output_tokens:
+                    self._tokens.append((now, record.usage.output_tokens, record.route == "local"))
 
     def _sample(self, now: float) -> list[LiveStream]:
         """Fold the counters' new chunks into the window; the streams running now.

@@ -94,8 +94,14 @@ class Counters:
             self.energy_cost += c.energy_cost_usd or 0.0
             route: Labels = (("route", r.route or "none"),)
             if r.ttft_s is not None and r.outcome == "ok":
-                self.ttft.setdefault(route, _Histogram(TTFT_BUCKETS)).observe(r.ttft_s)
-            self.duration.setdefault(route, _Histogram(DURATION_BUCKETS)).observe(r.duration_s)
+                ttft = self.ttft.get(route)
+                if ttft is None:
+                    ttft = self.ttft[route] = _Histogram(TTFT_BUCKETS)
+                ttft.observe(r.ttft_s)
+            duration = self.duration.get(route)
+            if duration is None:
+                duration = self.duration[route] = _Histogram(DURATION_BUCKETS)
+            duration.observe(r.duration_s)
 
     def render(self, live: LiveSnapshot, budget: BudgetState) -> str:
         out: list[str] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from router_core.ledger.entry import LedgerEntry
@@ -88,30 +88,47 @@ def figures_between(conn: sqlite3.Connection, period: str, start: float, end: fl
     )
 
 
-def add_entry(figures: PeriodFigures, entry: LedgerEntry) -> PeriodFigures:
-    c = entry.costing
-    savings = c.savings_usd
+def add_entries(figures: PeriodFigures, entries: Iterable[LedgerEntry]) -> PeriodFigures:
+    """`figures` with `entries` counted in (the SQL definitions above, row by row); one new
+    PeriodFigures for the whole batch."""
+    requests = local = cloud = unpriced = unmeasured = refused = privacy = subscription = estimated = 0
+    spend = baseline = savings_sum = energy = energy_cost = 0.0
+    for entry in entries:
+        c = entry.costing
+        savings = c.savings_usd
+        is_local, is_cloud = entry.is_local, entry.is_cloud
+        outcome = entry.record.outcome
+        requests += 1
+        local += is_local
+        cloud += is_cloud
+        spend += c.cost_usd or 0.0 if is_cloud else 0.0
+        baseline += c.baseline_cost_usd or 0.0 if savings is not None else 0.0
+        savings_sum += savings or 0.0
+        unpriced += savings is None and c.price_note is None
+        energy += c.energy_wh or 0.0
+        energy_cost += c.energy_cost_usd or 0.0
+        unmeasured += is_local and c.energy_wh is None
+        refused += outcome == "refused"
+        privacy += outcome == "refused" and entry.record.error_kind == "privacy_refused"
+        subscription += c.price_note is not None
+        estimated += is_local and c.energy_estimated
     return replace(
         figures,
-        requests=figures.requests + 1,
-        local_requests=figures.local_requests + entry.is_local,
-        cloud_requests=figures.cloud_requests + entry.is_cloud,
-        spend_usd=figures.spend_usd + (c.cost_usd or 0.0 if entry.is_cloud else 0.0),
-        baseline_usd=figures.baseline_usd + (c.baseline_cost_usd or 0.0 if savings is not None else 0.0),
-        savings_usd=figures.savings_usd + (savings or 0.0),
-        unpriced_requests=figures.unpriced_requests + (savings is None and c.price_note is None),
-        energy_wh=figures.energy_wh + (c.energy_wh or 0.0),
-        energy_cost_usd=figures.energy_cost_usd + (c.energy_cost_usd or 0.0),
-        electricity_unmeasured=figures.electricity_unmeasured + (entry.is_local and c.energy_wh is None),
-        refused_requests=figures.refused_requests + (entry.record.outcome == "refused"),
-        privacy_refused=figures.privacy_refused + _privacy_refused(entry),
-        subscription_requests=figures.subscription_requests + (c.price_note is not None),
-        energy_estimated=figures.energy_estimated + (entry.is_local and c.energy_estimated),
+        requests=figures.requests + requests,
+        local_requests=figures.local_requests + local,
+        cloud_requests=figures.cloud_requests + cloud,
+        spend_usd=figures.spend_usd + spend,
+        baseline_usd=figures.baseline_usd + baseline,
+        savings_usd=figures.savings_usd + savings_sum,
+        unpriced_requests=figures.unpriced_requests + unpriced,
+        energy_wh=figures.energy_wh + energy,
+        energy_cost_usd=figures.energy_cost_usd + energy_cost,
+        electricity_unmeasured=figures.electricity_unmeasured + unmeasured,
+        refused_requests=figures.refused_requests + refused,
+        privacy_refused=figures.privacy_refused + privacy,
+        subscription_requests=figures.subscription_requests + subscription,
+        energy_estimated=figures.energy_estimated + estimated,
     )
-
-
-def _privacy_refused(entry: LedgerEntry) -> bool:
-    return entry.record.outcome == "refused" and entry.record.error_kind == "privacy_refused"
 
 
 class PeriodTotals:
@@ -132,13 +149,29 @@ class PeriodTotals:
             self._day, self._month = day, month
 
     def add(self, entry: LedgerEntry) -> None:
-        at = entry.record.started_at
+        self.add_all((entry,))
+
+    def add_all(self, entries: Sequence[LedgerEntry]) -> None:
+        """A batch of rows (the ledger's writer): one new figure per period and batch, the
+        period keys worked out once per distinct start second."""
+        keys: dict[int, tuple[str, str]] = {}
+        today: list[LedgerEntry] = []
+        this_month: list[LedgerEntry] = []
         with self._lock:
             self._roll(self._clock())
-            if day_key(at) == self._day.period:
-                self._day = add_entry(self._day, entry)
-            if month_key(at) == self._month.period:
-                self._month = add_entry(self._month, entry)
+            for entry in entries:
+                at = entry.record.started_at
+                found = keys.get(int(at))
+                if found is None:
+                    found = keys[int(at)] = (day_key(at), month_key(at))
+                if found[0] == self._day.period:
+                    today.append(entry)
+                if found[1] == self._month.period:
+                    this_month.append(entry)
+            if today:
+                self._day = add_entries(self._day, today)
+            if this_month:
+                self._month = add_entries(self._month, this_month)
 
     def _roll(self, now: float) -> None:
         if day_key(now) != self._day.period:

@@ -20,6 +20,7 @@ from router_core.types import Usage
 
 DEFAULT_BASELINE = "anthropic/claude-sonnet-4-6"
 PER_TOKENS = 1_000_000
+_FOUND_KEPT = 1024  # lookups remembered (PriceTable.lookup)
 _DATE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
@@ -121,8 +122,22 @@ class PriceTable:
                 bare.setdefault(normalize(name), set()).add(key)
         # A bare name two vendors share is ambiguous: it matches neither.
         self._bare = {name: by_key[next(iter(keys))] for name, keys in bare.items() if len(keys) == 1}
+        self._found: dict[tuple[str, str], Price | None] = {}
 
     def lookup(self, provider: str, model: str) -> Price | None:
+        # The table never changes and a router sees few distinct models: remember answers.
+        key = (provider, model)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        price = self._lookup(provider, model)
+        if len(self._found) >= _FOUND_KEPT:
+            self._found.clear()
+        self._found[key] = price
+        return price
+
+    def _lookup(self, provider: str, model: str) -> Price | None:
         name = normalize(model)
         full = normalize(f"{provider}/{model}") if provider else name
         for table, key in (

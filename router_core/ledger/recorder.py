@@ -179,7 +179,7 @@ class Ledger:
     # -- listeners (router's event loop thread: keep them tiny) --------------------------
 
     def _on_finished(self, record: RequestRecord) -> None:
-        self.live.on_finished(record)
+        # Only the queue here: the live figures, pricing and the write are the writer's.
         if self._accepting:
             self._queue.put(record)
         else:
@@ -316,6 +316,7 @@ class Ledger:
 
     def _write_batch(self, records: list[RequestRecord]) -> None:
         assert self._conn is not None
+        self.live.on_finished_all(records)
         price_per_kwh = self.settings.pricing.electricity_price_per_kwh
         entries = []
         for record in records:
@@ -336,13 +337,14 @@ class Ledger:
                 # One bad record must not cost the batch its other rows.
                 log.exception("ledger: request %s could not be priced", record.request_id)
         store.insert_entries(self._conn, entries)
-        self.written += len(entries)
+        self.totals.add_all(entries)
         for entry in entries:
-            self.totals.add(entry)
             self.counters.add(entry)
         self._refresh_budget(say_alerts=True)
         for entry in entries:
             self.signals.entry_written.emit(entry)
+        # Last: whoever waits for a row (wait_written) then sees its totals, budget and alerts too.
+        self.written += len(entries)
 
     def _rate(self, job: _Rate) -> None:
         assert self._conn is not None

@@ -16,7 +16,7 @@ import orjson
 from router_core.errors import UpstreamError
 from router_core.keys import KeySource
 from router_core.providers import wire
-from router_core.providers.http import make_client, status_error, transport_error
+from router_core.providers.http import body_pieces, make_client, read_body, status_error, transport_error
 from router_core.providers.quirks import apply_quirks
 from router_core.types import JSON, ChatRequest, ChunkStream, Completion, ModelInfo, Usage
 
@@ -65,6 +65,50 @@ def _null_usages(data: bytes) -> int:
     return data.count(b'"usage":null') + data.count(b'"usage": null')
 
 
+def _plain_events(data: bytes) -> int | None:
+    """How many events a batch holds when it is framed the usual way and nothing else:
+    `data: <json>` lines, each followed by a blank line (every line break is framing; JSON
+    strings cannot hold a raw one). None for anything else (comments, `event:` lines,
+    `[DONE]`, an event split at its blank line): those batches are walked line by line."""
+    if not (data.startswith(b"data: ") and data.endswith(b"\n\n")):
+        return None
+    events = data.count(b"\n\ndata: ") + 1
+    return events if data.count(b"\n") == 2 * events else None
+
+
+def _as_array(data: bytes) -> bytes:
+    """A `_plain_events` batch's event payloads as one JSON array (checked in one call)."""
+    return b"[" + data[6:-2].replace(b"\n\ndata: ", b",") + b"]"
+
+
+class _ModelRename:
+    """Rewrites a batch's `"model": "..."` members to the name Hybridge answers as.
+
+    The upstream writes the same member in every chunk: learnt from the first batch, it is
+    swapped with one bytes.replace (a memchr-speed scan) as long as every `"model"` key of
+    a batch is exactly that member; the regex runs only otherwise. When the upstream
+    already uses our name, nothing is rewritten.
+    """
+
+    __slots__ = ("known", "new", "template")
+
+    def __init__(self, name: str) -> None:
+        self.new = b'"model":' + orjson.dumps(name)
+        self.template = self.new.replace(b"\\", b"\\\\")  # a re.sub template: backslashes escaped
+        self.known: bytes | None = None
+
+    def __call__(self, data: bytes) -> bytes:
+        keys = data.count(b'"model"')
+        if not keys:
+            return data
+        known = self.known
+        if known is not None and data.count(known) == keys:
+            return data if known == self.new else data.replace(known, self.new)
+        if known is None and (first := _MODEL_MEMBER.search(data)) is not None:
+            self.known = first.group(0)
+        return _MODEL_MEMBER.sub(self.template, data)
+
+
 def _done_end(data: bytes) -> int:
     """Where the `data: [DONE]` line ends in `data` (after its line break), or -1."""
     start = 0
@@ -85,7 +129,7 @@ async def sse_lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
     The last line counts even without a line break after it."""
     rest = b""
     async for piece in pieces:
-        if b"\r" in piece:
+        if piece.find(b"\r") >= 0:
             piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         *lines, rest = (rest + piece).split(b"\n")
         if lines:
@@ -127,27 +171,42 @@ class OpenAICompatProvider:
         # What build_request would work out again for every request (the merged URL, timeouts).
         self._chat_url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
         self._timeout = self._client.timeout.as_dict()
-        self._merged: dict[tuple[tuple[str, str], ...], list[tuple[str, str]]] = {}
+        self._merged: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
 
     async def _post(self, body: JSON, headers: Mapping[str, str]) -> httpx.Response:
-        merged: httpx.Headers | list[tuple[str, str]]
+        content = orjson.dumps(body)
+        base: httpx.Headers
         if self._key is None:
-            # No key to read: the same headers every time, merged once (header building was a
-            # tenth of a local request's CPU).
+            # No key to read: the same headers every time, built once (header building was
+            # a tenth of a local request's CPU).
             key = tuple(headers.items())
             cached = self._merged.get(key)
             if cached is None:
-                built = self._client.headers.copy()
-                built.update(headers)
-                cached = self._merged[key] = list(built.multi_items())
-            merged = cached
+                cached = self._merged[key] = self._request_headers(headers)
+            base = cached
         else:
-            merged = self._client.headers.copy()  # the client's defaults (user-agent, accept-encoding...)
-            merged.update(self._headers(headers))
+            base = self._request_headers(self._headers(headers))
+        # The body as a stream with the headers already whole: httpx's own request
+        # preparation (encode the content, add Host and Content-Length, normalise every
+        # header again) is skipped; the request is the same one it would build.
         request = httpx.Request(
-            "POST", self._chat_url, content=orjson.dumps(body), headers=merged, extensions={"timeout": self._timeout}
+            "POST",
+            self._chat_url,
+            headers=base,
+            stream=httpx.ByteStream(content),
+            extensions={"timeout": self._timeout},
         )
+        request.headers["Content-Length"] = str(len(content))
+        request.read()  # the transports and the egress guard read `request.content`
         return await self._transport.handle_async_request(request)
+
+    def _request_headers(self, extra: Mapping[str, str]) -> httpx.Headers:
+        """Host first (as httpx orders them), the client's defaults (user-agent,
+        accept-encoding...), then `extra`."""
+        built = httpx.Headers([(b"Host", self._chat_url.netloc)])
+        built.update(self._client.headers)
+        built.update(extra)
+        return built
 
     def _headers(self, extra: Mapping[str, str]) -> dict[str, str]:
         headers = dict(extra)
@@ -184,14 +243,14 @@ class OpenAICompatProvider:
         try:
             response = await self._post(self._body(request, model, False), {"content-type": "application/json"})
             try:
-                await response.aread()
+                content = await read_body(response)
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
         if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise self._status_error(response.status_code, response.content, response.headers)
-        body = wire.decode_object(self.name, response.content, "the chat.completion answer")
+            raise self._status_error(response.status_code, content, response.headers)
+        body = wire.decode_object(self.name, content, "the chat.completion answer")
         if "error" in body:  # some servers answer 200 with an error object
             raise UpstreamError(f"{self.name}: {wire.error_message(body['error'])}", kind="server", provider=self.name)
         wire.check(self.name, wire.OpenAICompletion, body, "the chat.completion answer")
@@ -207,9 +266,9 @@ class OpenAICompatProvider:
             response = await self._post(body, {"content-type": "application/json", "accept": "text/event-stream"})
             try:
                 if response.status_code >= 300:  # a redirect is never followed: an error too
-                    raise self._status_error(response.status_code, await response.aread(), response.headers)
+                    raise self._status_error(response.status_code, await read_body(response), response.headers)
                 done = False
-                async for lines in sse_lines(response.aiter_bytes()):
+                async for lines in sse_lines(body_pieces(response)):
                     for line in lines:
                         chunk = self._chunk(line)
                         if chunk is _DONE:
@@ -235,24 +294,28 @@ class OpenAICompatProvider:
     async def stream_raw(self, request: ChatRequest, model: str) -> RawStream:
         """The same stream for a client that speaks OpenAI's dialect too: the upstream's
         event bytes forwarded as they arrive, a batch per socket read cut at the last line
-        break (so no event is split), with only the model name rewritten (one regex pass
-        over the batch, no JSON decoding). Lines are decoded only where a byte search says
-        they matter: the usage chunk (read for the ledger) and an error event (raised as in
-        `stream`, so a broken stream is still seen). Ends at `[DONE]`; an upstream that
-        ends without it gets a usage chunk and `[DONE]` written for it, as `stream` does.
+        break (so no event is split), with only the model name rewritten (_ModelRename: a
+        byte replace, no JSON decoding). Every event is still checked to be a
+        chat.completion.chunk, one msgspec call per batch (_invalid_in), so a broken upstream
+        ends the stream with an error event rather than reaching the client. Lines are
+        decoded only where a byte search says they matter: the usage chunk (read for the
+        ledger) and an error event (raised as in `stream`). Ends at `[DONE]`; an upstream
+        that ends without it gets a usage chunk and `[DONE]` written for it, as `stream` does.
         """
-        model_member = b'"model":' + orjson.dumps(f"{self.name}/{model}").replace(b"\\", b"\\\\")
+        rename = _ModelRename(f"{self.name}/{model}")
         usage: Usage | None = None
         try:
             body = self._body(request, model, True)
             response = await self._post(body, {"content-type": "application/json", "accept": "text/event-stream"})
             try:
                 if response.status_code >= 300:  # a redirect is never followed: an error too
-                    raise self._status_error(response.status_code, await response.aread(), response.headers)
+                    raise self._status_error(response.status_code, await read_body(response), response.headers)
                 done = False
                 rest = b""
-                async for piece in response.aiter_bytes():
-                    if b"\r" in piece:
+                async for piece in body_pieces(response):
+                    # find(), not `in`: bytes.__contains__ first tries the needle as an int
+                    # and raises (and clears) a TypeError every time, a third of a read's cost.
+                    if piece.find(b"\r") >= 0:
                         piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
                     data = rest + piece
                     cut = data.rfind(b"\n") + 1
@@ -260,30 +323,32 @@ class OpenAICompatProvider:
                         rest = data
                         continue
                     data, rest = data[:cut], data[cut:]
-                    if b"[DONE]" in data:
+                    if data.find(b"[DONE]") >= 0:
                         end = _done_end(data)
                         if end >= 0:
                             done = True
                             # The event ends at a blank line: without it the client never reads it.
                             data = data[:end] if data[:end].endswith(b"\n\n") else data[:end] + b"\n"
-                    if b'"error"' in data:
+                    if data.find(b'"error"') >= 0:
                         failed = self._error_in(data)
                         if failed is not None:
                             good, exc = failed
                             if good:  # what came before the error still goes out first
-                                yield _MODEL_MEMBER.sub(model_member, good), good.count(b"data:")
+                                yield rename(good), good.count(b"data:")
                             raise exc
-                    bad = self._invalid_in(data)
-                    if bad is not None:  # never forward an event that is not a chunk
-                        good, exc = bad
-                        if good:
-                            yield _MODEL_MEMBER.sub(model_member, good), good.count(b"data:")
-                        raise exc
-                    if b'"usage"' in data and data.count(b'"usage"') > _null_usages(data):
+                    events = _plain_events(data)
+                    if events is None or wire.openai_chunks_count(_as_array(data)) != events:
+                        bad = self._invalid_in(data)
+                        if bad is not None:  # never forward an event that is not a chunk
+                            good, exc = bad
+                            if good:
+                                yield rename(good), good.count(b"data:")
+                            raise exc
+                        events = data.count(b"data:") - (1 if done else 0)
+                    usages = data.count(b'"usage"')
+                    if usages and usages > _null_usages(data):
                         usage = self._raw_usage(data) or usage
-                    if b'"model"' in data:
-                        data = _MODEL_MEMBER.sub(model_member, data)
-                    yield data, data.count(b"data:") - (1 if done else 0)
+                    yield rename(data), events
                     if done:
                         break
                 if not done and rest.strip():  # a last line without its line break
@@ -293,7 +358,7 @@ class OpenAICompatProvider:
                         done = True
                     elif chunk is not None:
                         usage = self._raw_usage(rest) or usage
-                        yield _MODEL_MEMBER.sub(model_member, rest) + b"\n\n", 1
+                        yield rename(rest) + b"\n\n", 1
                 if not done:
                     final: JSON = {
                         "object": "chat.completion.chunk",
@@ -339,7 +404,7 @@ class OpenAICompatProvider:
         in every chunk before the last)."""
         found: Usage | None = None
         for line in data.split(b"\n"):
-            if b'"usage"' not in line or not line.startswith(b"data:") or _null_usages(line):
+            if line.find(b'"usage"') < 0 or not line.startswith(b"data:") or _null_usages(line):
                 continue
             chunk = self._chunk(line)
             if chunk is None or chunk is _DONE:

@@ -53,9 +53,14 @@ class _Connection(asyncio.Protocol):
         self.eof_body = False  # neither content-length nor chunked: the body ends at EOF
         self.reading_paused = False
         self.idle_since = 0.0
+        self._loop = asyncio.get_running_loop()  # made by loop.create_connection, in the loop
         self._wake: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._write_paused = False
+        # The read timeout: one timer per connection that moves its own deadline, rather than
+        # a timer made and cancelled for every wait (every streamed read).
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -80,6 +85,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self.stop_timer()
         if self.head_done and not self.complete and self.eof_body and exc is None:
             self.complete = True  # a body delimited by the end of the connection
         elif self.lost_error is None:
@@ -133,13 +139,32 @@ class _Connection(asyncio.Protocol):
             self._wake.set_result(None)
 
     async def wait(self, limit_s: float | None) -> None:
-        """Until more of the response arrives (or the connection ends)."""
-        self._wake = asyncio.get_running_loop().create_future()
+        """Until more of the response arrives (or the connection ends); TimeoutError when
+        nothing does within `limit_s`."""
+        wake = self._wake = self._loop.create_future()
+        if limit_s is not None:
+            self._deadline = self._loop.time() + limit_s
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._deadline, self._check_deadline)
         try:
-            async with asyncio.timeout(limit_s):
-                await self._wake
+            await wake
         finally:
             self._wake = None
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        wake = self._wake
+        if wake is None or wake.done():
+            return  # no one waits: the next wait sets the timer again
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._check_deadline)  # data came meanwhile
+        else:
+            wake.set_exception(TimeoutError())
+
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def start(self, head: bytes, content: bytes) -> None:
         assert self.transport is not None
@@ -157,7 +182,7 @@ class _Connection(asyncio.Protocol):
     async def drain(self, limit_s: float | None) -> None:
         if not self._write_paused or self.lost:
             return
-        self._drained = asyncio.get_running_loop().create_future()
+        self._drained = self._loop.create_future()
         try:
             async with asyncio.timeout(limit_s):
                 await self._drained
@@ -178,6 +203,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.lost = True
+        self.stop_timer()
         if self.transport is not None:
             self.transport.close()
 
@@ -329,6 +355,7 @@ class PlainHTTPTransport(httpx.AsyncBaseTransport):
     def _release(self, key: Key, conn: _Connection) -> None:
         self._slots.release()
         if conn.reusable() and not self._closed:
+            conn.stop_timer()
             conn.parser = None
             conn.idle_since = time.monotonic()
             idle = self._idle.setdefault(key, [])
@@ -348,9 +375,12 @@ class PlainHTTPTransport(httpx.AsyncBaseTransport):
 
 def _request_head(request: httpx.Request) -> bytes:
     lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), request.url.raw_path)]
-    for name, value in request.headers.raw:
-        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
-            raise httpx.LocalProtocolError("a header holds a line break")
-        lines.append(b"%s: %s\r\n" % (name, value))
+    lines += [b"%s: %s\r\n" % (name, value) for name, value in request.headers.raw]
     lines.append(b"\r\n")
-    return b"".join(lines)
+    head = b"".join(lines)
+    # Each line ends with the one CR LF we put there: any other is a line break in a header.
+    # (Counted over the whole head: `b"\r" in value` costs a raised and cleared TypeError
+    # each time in CPython, as bytes.__contains__ tries the needle as an int first.)
+    if head.count(b"\r") != len(lines) or head.count(b"\n") != len(lines):
+        raise httpx.LocalProtocolError("a header holds a line break")
+    return head

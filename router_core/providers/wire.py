@@ -240,6 +240,7 @@ def check(provider: str, shape: type[_Wire], data: dict[str, Any], what: str) ->
 
 
 _OPENAI_CHUNK_DECODER = msgspec.json.Decoder(OpenAIChunk)
+_OPENAI_CHUNKS_DECODER = msgspec.json.Decoder(list[OpenAIChunk])
 
 
 def check_openai_chunk_bytes(provider: str, payload: bytes) -> None:
@@ -251,6 +252,17 @@ def check_openai_chunk_bytes(provider: str, payload: bytes) -> None:
         raise UpstreamInvalid(provider, f"a chat.completion.chunk event: {_describe(exc)}") from None
     except msgspec.DecodeError:
         raise UpstreamInvalid(provider, "a chat.completion.chunk event is not JSON") from None
+
+
+def openai_chunks_count(array: bytes) -> int | None:
+    """How many events a JSON array of chat.completion.chunk events holds when every one
+    checks; None when one does not (or it is not such an array). One call for a whole
+    socket read of events: the pass-through checks a batch with it, and walks the batch
+    event by event (check_openai_chunk_bytes) only to find the one that fails."""
+    try:
+        return len(_OPENAI_CHUNKS_DECODER.decode(array))
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def parse(provider: str, shape: type[_Wire], raw: bytes | str, what: str) -> dict[str, Any]:

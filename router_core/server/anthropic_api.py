@@ -21,7 +21,14 @@ from router_core.routing.tokens import estimate_prompt_tokens
 from router_core.runtime import Runtime
 from router_core.server.anthropic_encoder import ANTHROPIC, AnthropicEncoder
 from router_core.server.anthropic_request import parse_messages_request
-from router_core.server.helpers import FORWARDED_HEADERS, json_response, new_request_id, read_json
+from router_core.server.helpers import (
+    FORWARDED_HEADERS,
+    forwarded_headers,
+    json_response,
+    new_request_id,
+    read_json,
+    read_json_from,
+)
 from router_core.server.routed import RoutedChat, route_headers
 from router_core.types import ChatRequest
 
@@ -33,9 +40,12 @@ ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
 CLAUDE_SESSION_HEADER = "x-claude-code-session-id"
 
 
-def client_headers(request: Request) -> dict[str, str]:
-    headers = {k: v for k in (*FORWARDED_HEADERS, *ANTHROPIC_HEADERS) if (v := request.headers.get(k)) is not None}
-    session = request.headers.get(CLAUDE_SESSION_HEADER)
+_READ = {name.encode(): name for name in (*FORWARDED_HEADERS, *ANTHROPIC_HEADERS, CLAUDE_SESSION_HEADER)}
+
+
+def client_headers(scope: Scope) -> dict[str, str]:
+    headers = forwarded_headers(scope, _READ)
+    session = headers.pop(CLAUDE_SESSION_HEADER, None)
     if session and "x-session-id" not in headers:
         headers["x-session-id"] = session
     return headers
@@ -55,14 +65,15 @@ class MessagesEndpoint:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         request_id = new_request_id()
         started_at = time.time()
         plan = None
         chat = None
         try:
-            body = await read_json(request, self.runtime.settings.server.max_body_bytes)
-            chat = parse_messages_request(body, client_headers(request))
+            headers = client_headers(scope)
+            limit = self.runtime.settings.server.max_body_bytes
+            body = await read_json_from(receive, limit, headers.get("content-length"))
+            chat = parse_messages_request(body, headers)
             plan = await self.runtime.plan(chat)
         except HybridgeError as exc:
             # Refused or unreadable: still one ledger row (outcome refused / error).
@@ -72,7 +83,11 @@ class MessagesEndpoint:
             )
             await error_response(exc, request_id, plan)(scope, receive, send)
             return
-        encoder = AnthropicEncoder(estimate_prompt_tokens(chat.messages, chat.tools))
+        # Routing's estimate when it made one (it skips it for a body clearly small enough).
+        estimate = plan.prompt_tokens
+        if estimate is None:
+            estimate = estimate_prompt_tokens(chat.messages, chat.tools)
+        encoder = AnthropicEncoder(estimate)
         await RoutedChat(self.runtime, plan, chat, request_id, encoder, requested_model=body["model"])(
             scope, receive, send
         )
@@ -101,7 +116,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         plan = None
         try:
             body = await read_json(request, runtime.settings.server.max_body_bytes)
-            chat = parse_messages_request(body, client_headers(request), count_only=True)
+            chat = parse_messages_request(body, client_headers(request.scope), count_only=True)
             plan = await runtime.plan(chat, dry_run=True)  # counting serves nothing
         except HybridgeError as exc:
             return error_response(exc, request_id, plan)

@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES = (
     openai_api,
     anthropic_api,
-    backends_api,
     responses_api,
     ollama_api,
     local_api,

@@ -4,11 +4,13 @@ answer, and the headers routing may read."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from router_core.errors import BadRequest
 
@@ -34,9 +36,18 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def forwarded_headers(request: Request) -> dict[str, str]:
-    """The FORWARDED_HEADERS the client sent."""
-    return {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
+_FORWARDED = {name.encode(): name for name in FORWARDED_HEADERS}
+
+
+def forwarded_headers(scope: Scope, names: Mapping[bytes, str] = _FORWARDED) -> dict[str, str]:
+    """The client's headers routing may read (`names`: raw lower-case name to key), in one
+    pass over the raw list; the first of a repeated header counts, as Starlette's get()."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = names.get(name)
+        if key is not None and key not in found:
+            found[key] = value.decode("latin-1")
+    return found
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -45,21 +56,31 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON, refusing bodies over `limit` bytes before reading them whole."""
-    declared = request.headers.get("content-length")
+    return await read_json_from(request.receive, limit, request.headers.get("content-length"))
+
+
+async def read_json_from(receive: Receive, limit: int, declared: str | None) -> Any:
+    """read_json for a raw ASGI endpoint: the body straight from `receive` (`declared`: its
+    content-length header)."""
     if declared and declared.isdigit() and int(declared) > limit:
         raise BadRequest(f"request body is larger than {limit} bytes", status=413)
     chunks = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            # Gone, or its body stalled (server/limits.py): no one to answer.
+            raise BadRequest("the request body stopped arriving", status=408)
+        chunk = message.get("body", b"")
+        if chunk:
             size += len(chunk)
             if size > limit:
                 raise BadRequest(f"request body is larger than {limit} bytes", status=413)
             chunks.append(chunk)
-    except ClientDisconnect:  # gone, or its body stalled (server/limits.py): no one to answer
-        raise BadRequest("the request body stopped arriving", status=408) from None
+        if not message.get("more_body", False):
+            break
     try:
-        data = orjson.loads(b"".join(chunks))
+        data = orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the request body is not valid JSON ({exc.msg})") from None
     check_json_body(data)

@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from router_core.errors import HybridgeError
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_response
-from router_core.server.helpers import forwarded_headers, json_response, new_request_id, read_json
+from router_core.server.helpers import forwarded_headers, json_response, new_request_id, read_json_from
 from router_core.server.openai_request import parse_chat_request
 from router_core.server.routed import RoutedChat, route_headers
 
@@ -32,14 +32,15 @@ class ChatCompletionsEndpoint:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         request_id = new_request_id()
         started_at = time.time()
         plan = None
         chat = None
         try:
-            body = await read_json(request, self.runtime.settings.server.max_body_bytes)
-            chat = parse_chat_request(body, forwarded_headers(request))
+            headers = forwarded_headers(scope)
+            limit = self.runtime.settings.server.max_body_bytes
+            body = await read_json_from(receive, limit, headers.get("content-length"))
+            chat = parse_chat_request(body, headers)
             plan = await self.runtime.plan(chat)
         except HybridgeError as exc:
             # Refused or unreadable: still one ledger row (outcome refused / error).
