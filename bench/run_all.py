@@ -145,7 +145,9 @@ async def decode_ratio(via: Service, llama: LlamaServer, rounds: int = 5) -> dic
 def classify_figures(iterations: int, rounds: int = 5) -> dict[str, dict[str, Any]]:
     """bench/bench_classify.py's scenarios, timer and method, kept as they are: several rounds
     per scenario, the best round counts (the machine may be busy); only requests as the server
-    passes them (with content-length) count toward the target."""
+    passes them (with content-length) count toward the target, and only OpenCode-sized ones
+    (issue 16's target; the Claude Code turns walk back through 20 tool steps and are shown
+    beside them, as bench_classify prints them)."""
     out: dict[str, dict[str, Any]] = {}
     for name, request in bench_classify.scenarios().items():
         measured = []
@@ -153,7 +155,8 @@ def classify_figures(iterations: int, rounds: int = 5) -> dict[str, dict[str, An
             samples = sorted(bench_classify.measure(request, iterations))
             measured.append((statistics.median(samples), bench_classify.percentile(samples, 0.99)))
         p50, p99 = min(measured, key=lambda r: r[1])
-        out[name] = {"p50_us": p50, "p99_us": p99, "target": "content-length" in request.headers}
+        target = "content-length" in request.headers and not name.startswith("Claude Code")
+        out[name] = {"p50_us": p50, "p99_us": p99, "target": target}
     return out
 
 
