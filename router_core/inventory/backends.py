@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from router_core.inventory.ollama_inventory import parse_ps, parse_tags
 from router_core.privacy.egress import PrivacyBlocked
@@ -118,6 +117,9 @@ def busy_figures(text: str, engine: str, model: str | None = None) -> tuple[int 
     names = BUSY_METRICS.get(engine)
     if names is None:
         return None, None
+    # Imported on first use: only pools poll /metrics, and an idle router stays small without it.
+    from prometheus_client.parser import text_string_to_metric_families
+
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
