@@ -86,8 +86,7 @@ def test_serve_when_hybridge_already_runs_there(tmp_path: Path) -> None:
         try:
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
         except httpx.HTTPError:
-            first.process.kill()
-            raise AssertionError(f"{first.base_url} {first.process.poll()} {first.process.communicate()}") from None
+            raise AssertionError(f"{first.base_url} {first.process.poll()} {first.stop()}") from None
         started = time.monotonic()
         proc = subprocess.run([*HYBRIDGE, "serve", "--config", str(second_config)], capture_output=True,
                               text=True, env=_env(tmp_path), timeout=20)

@@ -21,9 +21,7 @@ def test_one_line_per_request_without_prompt_text(tmp_path: Path) -> None:
         reply = httpx.post(f"{proc.base_url}/chat/completions", json=body, headers={"user-agent": "curl/8.0"},
                            timeout=30)
         assert reply.status_code in (502, 503)
-        assert proc.process is not None
-        proc.process.terminate()
-        _, err = proc.process.communicate(timeout=15)
+        _, err = proc.stop()
     lines = [line for line in err.splitlines() if " curl/8.0 " in line]
     assert len(lines) == 1, err
     line = lines[0]

@@ -188,6 +188,6 @@ def test_hybridge_serve_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         assert httpx.get(hybridge.base_url.removesuffix("/v1") + "/health", timeout=5).status_code == 200
         hybridge.process.send_signal(signal.SIGTERM)
         assert hybridge.process.wait(15) == 0
-        stderr = hybridge.process.stderr.read() if hybridge.process.stderr else ""
+        _, stderr = hybridge.stop()
     assert "Traceback" not in stderr
     assert not ledger.with_name(ledger.name + "-wal").exists()

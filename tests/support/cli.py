@@ -25,12 +25,15 @@ class HybridgeProcess:
         self.env = env
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
-        self.output: deque[str] = deque(maxlen=KEEP_LINES)
+        # The last lines of each stream (read by threads while it runs).
+        self.stdout: deque[str] = deque(maxlen=KEEP_LINES)
+        self.stderr: deque[str] = deque(maxlen=KEEP_LINES)
         self._readers: list[threading.Thread] = []
 
-    def _drain(self, stream: IO[str]) -> None:
+    @staticmethod
+    def _drain(stream: IO[str], into: deque[str]) -> None:
         for line in stream:
-            self.output.append(line)
+            into.append(line)
 
     def __enter__(self) -> HybridgeProcess:
         self.process = subprocess.Popen(
@@ -44,18 +47,25 @@ class HybridgeProcess:
             self.process.kill()
             raise RuntimeError(f"hybridge serve did not start: {line!r} {self.process.stderr.read()}")
         self.base_url = line.rsplit(" ", 1)[1].strip()
-        for stream in (self.process.stdout, self.process.stderr):
-            reader = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        for stream, into in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
+            reader = threading.Thread(target=self._drain, args=(stream, into), daemon=True)
             reader.start()
             self._readers.append(reader)
         return self
 
-    def __exit__(self, *exc: object | TracebackType) -> None:
+    def stop(self) -> tuple[str, str]:
+        """Stop it (SIGTERM, then SIGKILL after 10 s); what it wrote: (stdout, stderr)."""
         assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
         for reader in self._readers:
             reader.join(5)
+        return "".join(self.stdout), "".join(self.stderr)
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.stop()
