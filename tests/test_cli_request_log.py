@@ -6,9 +6,13 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.cli import HybridgeProcess
 from tests.support.servers import free_port
+
+# Runs our own commands as subprocesses (conftest: e2e, not in the fast suite).
+pytestmark = pytest.mark.e2e
 
 
 def test_one_line_per_request_without_prompt_text(tmp_path: Path) -> None:

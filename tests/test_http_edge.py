@@ -156,6 +156,7 @@ def test_router_core_never_imports_qt() -> None:
     assert out.strip() == "[]"
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_hybridge_serve_streams_with_route_headers(tmp_path: Path, flaky_hybridge: str) -> None:
     """`hybridge serve` in a subprocess, read with a plain streaming HTTP client (like curl -N)."""
     config = tmp_path / "config.toml"
@@ -174,6 +175,7 @@ def test_hybridge_serve_streams_with_route_headers(tmp_path: Path, flaky_hybridg
     assert response.headers["x-hybridge-model"] == "ollama/qwen3:30b-a3b"
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_hybridge_serve_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     """A service manager's SIGTERM: exit 0 after the ledger is flushed and closed (no WAL left)."""
     import os
