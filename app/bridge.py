@@ -28,7 +28,8 @@ from router_core.events import KeptLocal
 from router_core.inventory.context import TruncationWarning
 from router_core.inventory.machine import InventorySnapshot
 from router_core.inventory.ollama_inventory import OllamaStatus
-from router_core.keys import find_key, store_key
+from router_core.key_check import preset_provider, verify_key
+from router_core.keys import find_key, keyring_name, store_key
 from router_core.ledger import reports
 from router_core.ledger.budget import BudgetAlert
 from router_core.ledger.entry import LedgerEntry
@@ -38,6 +39,7 @@ from router_core.presets import preset_env
 from router_core.privacy.ollama_cloud import describe_switch
 from router_core.privacy.state import PrivacyStatus
 from router_core.privacy.switch import switch_privacy
+from router_core.providers.pool import BackendState
 from router_core.records import RequestRecord
 from router_core.service import RouterService, ServiceStatus
 from router_core.settings import Settings, ollama_base_url
@@ -80,6 +82,7 @@ class RouterBridge(QObject):
     privacy_kept_local = Signal(object)  # KeptLocal
     truncation_warning = Signal(object)  # TruncationWarning
     inventory_updated = Signal(object)  # InventorySnapshot
+    backends_updated = Signal(object)  # list[BackendState] (routing.pools)
     ollama_state_changed = Signal(str, bool, str)  # provider, up, problem ("" when up)
     # Results of calls the GUI made.
     history_loaded = Signal(object)  # LedgerHistory
@@ -87,6 +90,7 @@ class RouterBridge(QObject):
     settings_rejected = Signal(list)  # problems, one per bad key
     keys_checked = Signal(dict)  # provider -> a key is set
     key_stored = Signal(str, str)  # provider, problem ("" when stored)
+    key_verified = Signal(str, str, list)  # provider, problem ("" when it works and is stored), models listed
     ollama_start_result = Signal(str)  # "" when started, else what went wrong
     pull_progress = Signal(str, object)  # model, PullProgress
     pull_finished = Signal(str, str)  # model, problem ("" when pulled)
@@ -121,6 +125,7 @@ class RouterBridge(QObject):
         self.last_status: ServiceStatus | None = None
         self.live: LiveSnapshot | None = None
         self.inventory: InventorySnapshot | None = None
+        self.backends: list[BackendState] = []
         self.privacy: PrivacyStatus | None = None
         self.last_cloud_at: float | None = None
         self._posted.connect(self._run_posted, Qt.ConnectionType.QueuedConnection)
@@ -254,6 +259,8 @@ class RouterBridge(QObject):
         runtime.inventory.updated.connect(self._on_inventory)
         if runtime.inventory.snapshot is not None:
             self._on_inventory(runtime.inventory.snapshot)
+        runtime.pools.updated.connect(self._on_backends)
+        self._on_backends(runtime.backends())
         self.privacy = runtime.privacy.status()
         self._tick.start()
         self._poll.start()
@@ -348,6 +355,13 @@ class RouterBridge(QObject):
 
     def _on_inventory(self, snapshot: InventorySnapshot) -> None:
         self._post(lambda: self._set_inventory(snapshot))
+
+    def _on_backends(self, states: list[BackendState]) -> None:
+        self._post(lambda: self._set_backends(states))
+
+    def _set_backends(self, states: list[BackendState]) -> None:
+        self.backends = states
+        self.backends_updated.emit(states)
 
     # -- state the tray and dashboard read -----------------------------------------------
 
@@ -505,6 +519,32 @@ class RouterBridge(QObject):
             self.key_stored.emit(provider, message)
 
         self._in_worker(lambda: store_key(keyring_name, secret), done, failed)
+
+    def verify_and_store_key(self, provider: str, secret: str) -> None:
+        """A real call with the key first (the provider's model list); stored in the keyring
+        only when it works. `key_verified` says how it went; the key is never echoed."""
+        settings = self.settings
+        privacy = self.privacy_enabled
+        conf = settings.providers.get(provider) or preset_provider(provider)
+
+        def run() -> tuple[str, list[str]]:
+            if conf is None:
+                return f"no provider named '{provider}'", []
+            if conf.api_key.startswith("env:"):
+                return f"{provider} reads its key from ${conf.api_key[4:]}: set that variable instead", []
+            problem, models = verify_key(settings, provider, secret, privacy=privacy)
+            if not problem:
+                store_key(keyring_name(provider, conf.api_key), secret.strip())
+            return problem, models
+
+        def done(result: tuple[str, list[str]]) -> None:
+            self.key_verified.emit(provider, result[0], result[1])
+
+        def failed(exc: BaseException) -> None:
+            message = exc.message if isinstance(exc, HybridgeError) else type(exc).__name__
+            self.key_verified.emit(provider, message, [])
+
+        self._in_worker(run, done, failed)
 
     def start_ollama(self) -> None:
         url = self.ollama_url()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import formatting as fmt
+from app.backends_panel import BackendsPanel
 from app.bridge import LedgerHistory, RouterBridge
 from app.charts import LiveRateChart, SavingsChart
 from app.first_run_panel import FirstRunPanel
@@ -84,10 +85,12 @@ class Dashboard(QMainWindow):
         bridge.ledger_entry.connect(self._ledger_entry)
         bridge.request_finished.connect(self._request_finished)
         bridge.history_loaded.connect(self._history)
-        bridge.inventory_updated.connect(self.machine.show_snapshot)
+        bridge.inventory_updated.connect(lambda snapshot: self.machine.show_snapshot(snapshot, bridge.settings.context))
         bridge.inventory_updated.connect(self._update_header)
+        bridge.backends_updated.connect(self.backends.show_states)
+        self.backends.show_states(bridge.backends)
         if bridge.inventory is not None:
-            self.machine.show_snapshot(bridge.inventory)
+            self.machine.show_snapshot(bridge.inventory, bridge.settings.context)
             self.ollama.show_snapshot(bridge.inventory)
         self._update_header()
 
@@ -167,8 +170,10 @@ class Dashboard(QMainWindow):
         page = QWidget()
         layout = QVBoxLayout(page)
         self.machine = MachinePanel()
+        self.backends = BackendsPanel()
         self.ollama = OllamaPanel(self.bridge)
         layout.addWidget(self.machine, 1)
+        layout.addWidget(self.backends)
         layout.addWidget(self.ollama)
         return page
 

@@ -16,11 +16,16 @@ from PySide6.QtWidgets import (
 )
 
 from app import formatting as fmt
-from router_core.inventory.fit import VERDICT_TEXT, ModelFit
+from router_core.inventory.context import usable_context
+from router_core.inventory.fit import VERDICT_TEXT
 from router_core.inventory.hardware.info import HardwareInfo
 from router_core.inventory.machine import InventorySnapshot
+from router_core.settings import ContextSettings
 
-MODEL_COLUMNS = ("Provider", "Model", "Size", "Parameters", "Fit", "Max context", "Loaded")
+# "Model maximum": the context the model was built for (Ollama's /api/show); "Usable here":
+# what this machine gives it (inventory/context.py usable_context), the figure doctor shows
+# and `hybridge setup` writes.
+MODEL_COLUMNS = ("Provider", "Model", "Size", "Parameters", "Fit", "Model maximum", "Usable here", "Loaded")
 VERDICT_COLORS = {
     "gpu": QColor("#2e7d32"),
     "partial": QColor("#ef6c00"),
@@ -30,7 +35,8 @@ VERDICT_COLORS = {
 }
 
 
-def hardware_text(hardware: HardwareInfo) -> str:
+def hardware_text(hardware: HardwareInfo, no_gpu: str = "") -> str:
+    """`no_gpu`: InventorySnapshot.no_gpu_text (agrees with what Ollama reports on its GPU)."""
     cpu = hardware.cpu_name or "CPU"
     if hardware.cpu_cores:
         cpu += f", {hardware.cpu_cores} cores"
@@ -40,7 +46,7 @@ def hardware_text(hardware: HardwareInfo) -> str:
         extra = f" · {gpu.utilization_pct:.0f}% busy" if gpu.utilization_pct is not None else ""
         lines.append(f"GPU {gpu.index}: {gpu.name} · {free} free of {fmt.gib(gpu.total_bytes)}{extra}")
     if not hardware.gpus:
-        lines.append(f"No GPU found ({hardware.why_no_gpu()}): local models run on the CPU")
+        lines.append("GPU: " + (no_gpu or f"none found ({hardware.why_no_gpu()}): local models run on the CPU"))
     return "\n".join(lines)
 
 
@@ -75,11 +81,13 @@ class MachinePanel(QWidget):
         models_layout.addWidget(self.note)
         layout.addWidget(models_box, 1)
 
-    def show_snapshot(self, snapshot: InventorySnapshot) -> None:
+    def show_snapshot(self, snapshot: InventorySnapshot, context: ContextSettings | None = None) -> None:
+        """`context`: the [context] settings in force (they cap the usable context)."""
         hardware = snapshot.hardware
-        self.hardware_label.setText(hardware_text(hardware))
-        self._show_vram(hardware)
-        rows: list[tuple[str, str, str, str, ModelFit | None, str]] = []
+        self.hardware_label.setText(hardware_text(hardware, snapshot.no_gpu_text()))
+        self._show_vram(hardware, snapshot.ollama_gpu_bytes)
+        context = context or ContextSettings()
+        rows: list[tuple[list[str], str, str]] = []  # cells, verdict key ("" unknown), fit note
         notes = []
         for provider, status in snapshot.ollama.items():
             if not status.up:
@@ -92,27 +100,41 @@ class MachinePanel(QWidget):
                     loaded_text = f"yes, {fmt.gib(loaded.vram_bytes)} on GPU" if loaded.vram_bytes else "yes, in RAM"
                 params = " ".join(p for p in (model.parameter_size, model.quantization) if p)
                 fit = snapshot.fits.get(provider, {}).get(model.name)
-                rows.append((provider, model.name, fmt.gib(model.size_bytes), params, fit, loaded_text))
+                usable = usable_context(context, model.max_context, fit)
+                cells = [
+                    provider,
+                    model.name,
+                    "cloud" if model.cloud else fmt.gib(model.size_bytes),
+                    params,
+                    VERDICT_TEXT[fit.verdict] if fit else "unknown",
+                    f"{model.max_context:,}" if model.max_context else "—",
+                    f"{usable:,}" if usable else "—",
+                    loaded_text,
+                ]
+                rows.append((cells, fit.verdict if fit else "", fit.note if fit else ""))
         self.models.setRowCount(len(rows))
-        for i, (provider, name, size, params, fit, loaded_text) in enumerate(rows):
-            verdict = VERDICT_TEXT[fit.verdict] if fit else "unknown"
-            context = f"{fit.max_context:,}" if fit and fit.max_context else "—"
-            for col, text in enumerate((provider, name, size, params, verdict, context, loaded_text)):
+        for i, (cells, verdict, note) in enumerate(rows):
+            for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if col == 4 and fit is not None:
-                    item.setForeground(VERDICT_COLORS[fit.verdict])
-                    item.setToolTip(fit.note)
+                if col == 4 and verdict:
+                    item.setForeground(VERDICT_COLORS[verdict])
+                    item.setToolTip(note)
                 self.models.setItem(i, col, item)
         if not rows and not notes:
             notes.append("No models installed: pull one below.")
         self.note.setText("\n".join(notes))
 
-    def _show_vram(self, hardware: HardwareInfo) -> None:
+    def _show_vram(self, hardware: HardwareInfo, ollama_gpu_bytes: int = 0) -> None:
         total = hardware.vram_total_bytes
         if not total:
             self.vram_bar.setRange(0, 1)
             self.vram_bar.setValue(0)
-            self.vram_bar.setFormat("No GPU: VRAM none")
+            # Ollama may use a GPU the probes cannot read: say so rather than "no GPU".
+            self.vram_bar.setFormat(
+                f"VRAM: not readable here (Ollama reports {fmt.gib(ollama_gpu_bytes)} on a GPU)"
+                if ollama_gpu_bytes
+                else "No GPU: VRAM none"
+            )
             return
         used = max(total - hardware.vram_free_bytes, 0)
         # Progress bars hold ints: count in MiB so large cards do not overflow.

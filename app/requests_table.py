@@ -41,6 +41,8 @@ class RequestRow:
     savings_usd: float | None
     # Why there is no per-token cost ("Ollama cloud (subscription)"), shown in its place.
     price_note: str | None = None
+    # What went wrong, as the client was told ("" for an answered request).
+    error: str = ""
 
     def cells(self) -> tuple[str, ...]:
         route = self.route or "—"
@@ -59,6 +61,16 @@ class RequestRow:
         )
 
 
+def tooltip(row: RequestRow) -> str:
+    """The request's id, client and reason; for a request that did not get its answer, what
+    went wrong (the message its client got), first."""
+    lines = [row.request_id, row.client, row.reason if row.reason != row.error else ""]
+    if row.outcome != "ok":
+        what = row.error or f"no error message was recorded (outcome: {row.outcome})"
+        lines.insert(0, f"{row.outcome}: {what}")
+    return "\n".join(line for line in lines if line)
+
+
 def short_client(user_agent: str) -> str:
     """`opencode/0.15.0 ai-sdk/...` reads as `opencode/0.15.0`."""
     return user_agent.split(" ", 1)[0] if user_agent else "—"
@@ -73,7 +85,7 @@ def row_from_entry(entry: LedgerEntry) -> RequestRow:
     return RequestRow(
         r.request_id, r.started_at, r.client, r.route, _model(r.provider, r.model), r.reason, r.outcome,
         r.usage.input_tokens, r.usage.output_tokens, entry.decode_tps, entry.costing.cost_usd,
-        entry.costing.savings_usd, entry.costing.price_note,
+        entry.costing.savings_usd, entry.costing.price_note, r.error,
     )  # fmt: skip
 
 
@@ -81,7 +93,7 @@ def row_from_record(r: RequestRecord) -> RequestRow:
     """A request the ledger did not price (ledger off): no cost or savings."""
     return RequestRow(
         r.request_id, r.started_at, r.client, r.route, _model(r.provider, r.model), r.reason, r.outcome,
-        r.usage.input_tokens, r.usage.output_tokens, decode_rate(r), None, None,
+        r.usage.input_tokens, r.usage.output_tokens, decode_rate(r), None, None, None, r.error,
     )  # fmt: skip
 
 
@@ -91,7 +103,7 @@ def row_from_ledger(row: dict[str, Any]) -> RequestRow:
         str(row["request_id"]), float(row["started_at"]), str(row["client"] or ""), str(row["route"] or ""),
         _model(str(row["provider"] or ""), str(row["model"] or "")), str(row["reason"] or ""), str(row["outcome"]),
         int(row["input_tokens"] or 0), int(row["output_tokens"] or 0), row["decode_tps"], row["cost_usd"],
-        row["savings_usd"], row.get("price_note"),
+        row["savings_usd"], row.get("price_note"), str(row.get("error") or ""),
     )  # fmt: skip
 
 
@@ -121,7 +133,7 @@ class RequestsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return row.cells()[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.request_id}\n{row.client}\n{row.reason}"
+            return tooltip(row)
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 2:
             return ERROR_COLOR if row.outcome in ("error", "refused", "interrupted") else ROUTE_COLORS.get(row.route)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 5:

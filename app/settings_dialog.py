@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -34,14 +34,17 @@ from app.autostart import Autostart
 from app.bridge import RouterBridge
 from app.icons import app_icon
 from app.settings_form import (
+    FormChanges,
     FormValues,
     ProviderRow,
     changes_from_form,
+    check_user_changes,
     field_for,
     form_from_settings,
     shipped_conventions,
 )
 from router_core.keys import keyring_name
+from router_core.model_choices import cloud_model_choices, local_model_choices
 from router_core.settings import Settings, shipped_defaults
 
 ERROR_STYLE = "color: #c62828;"
@@ -62,6 +65,8 @@ class FieldError(QLabel):
 
 
 class SettingsDialog(QDialog):
+    checked = Signal(list)  # the problems found by Apply's one-pass check ([] when none)
+
     def __init__(self, bridge: RouterBridge, autostart: Autostart | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
@@ -155,10 +160,14 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         self.local_model = self._combo((), editable=True)
         self._field(
-            form, "Local model", "routing.local_model", self.local_model, "<provider>/<model>: serves auto and local"
-        )
+            form, "Local model", "routing.local_model", self.local_model,
+            "<provider>/<model>: serves auto and local. Listed: what Ollama has installed, best fit first",
+        )  # fmt: skip
         self.cloud_model = self._combo((), editable=True)
-        self._field(form, "Cloud model", "routing.cloud_model", self.cloud_model, "For flagged work; empty: no cloud")
+        self._field(
+            form, "Cloud model", "routing.cloud_model", self.cloud_model,
+            "For flagged work; empty: no cloud. Presets (openai/…, anthropic/…) need no provider table, only a key",
+        )  # fmt: skip
         self.heavy_model = self._line()
         self._field(form, "Heavy-work model", "routing.heavy_model", self.heavy_model, "Empty: the cloud model")
         self.heavy_tags = self._line()
@@ -195,7 +204,11 @@ class SettingsDialog(QDialog):
         self.providers = QTableWidget(0, len(PROVIDER_COLUMNS))
         self.providers.setObjectName("providers")
         self.providers.setHorizontalHeaderLabels(list(PROVIDER_COLUMNS))
-        self.providers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.providers.horizontalHeader()
+        # Name and kind as wide as their text; URL and key share the rest, so no header is cut.
+        fit, fill = QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch
+        for column, mode in enumerate((fit, fit, fill, fill)):
+            header.setSectionResizeMode(column, mode)
         self.providers.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         layout.addWidget(self.providers, 1)
         buttons = QHBoxLayout()
@@ -246,8 +259,12 @@ class SettingsDialog(QDialog):
         self.port.setText(form.port)
         self.escalation.setCurrentText(form.privacy_escalation)
         self.start_at_login.setChecked(self.autostart.is_enabled())
-        models = self._known_models(settings)
-        for combo, value in ((self.local_model, form.local_model), (self.cloud_model, form.cloud_model)):
+        inventory = self.bridge.inventory
+        pickers = (
+            (self.local_model, form.local_model, local_model_choices(settings, inventory)),
+            (self.cloud_model, form.cloud_model, ["", *cloud_model_choices(settings, inventory)]),
+        )
+        for combo, value, models in pickers:
             combo.clear()
             combo.addItems(models)
             combo.setEditText(value)
@@ -270,15 +287,6 @@ class SettingsDialog(QDialog):
         self.electricity.setText(form.electricity_price)
         self._show_problems([])
         self.bridge.check_keys()
-
-    def _known_models(self, settings: Settings) -> list[str]:
-        """`<provider>/<model>` for every Ollama model the inventory saw (for the pickers)."""
-        inventory = self.bridge.inventory
-        names: list[str] = []
-        if inventory is not None:
-            for provider, status in inventory.ollama.items():
-                names += [f"{provider}/{m.name}" for m in status.models if not m.cloud]
-        return names
 
     def form_values(self) -> FormValues:
         conventions = []
@@ -366,16 +374,38 @@ class SettingsDialog(QDialog):
     # -- applying ----------------------------------------------------------------------------
 
     def apply(self, close: bool) -> None:
+        """Check the whole form in one pass (every bad value, and each changed cloud model
+        with no key), off the GUI thread; save only when nothing is wrong."""
         form = self.form_values()
         result = changes_from_form(form, self.bridge.settings, shipped_conventions())
-        if result.problems:
-            self._show_problems(result.problems)
-            self.status.setText("Not saved: fix the fields marked in red.")
+        typed = {row.name.strip() for row in form.providers if row.name.strip() and self._typed_key(row.name.strip())}
+        path = self.bridge.config_path
+        self.apply_button.setEnabled(False)
+        self.status.setText("Checking…")
+        self.bridge.run_background(
+            lambda: check_user_changes(path, result.changes, result.removals, typed),
+            lambda problems: self._checked(result, problems, close),
+            lambda exc: self._rejected([f"cannot check the settings: {exc}"]),
+        )
+
+    def _typed_key(self, provider: str) -> str:
+        try:
+            return self.key_field(provider).text()
+        except KeyError:
+            return ""
+
+    def _checked(self, result: FormChanges, found: list[str], close: bool) -> None:
+        problems = result.problems + [p for p in found if p not in result.problems]
+        # A missing key can also be typed here, beside the provider.
+        problems = [p + " (or type it under Providers & keys)" if "has no API key" in p else p for p in problems]
+        self.checked.emit(problems)
+        if problems:
+            self._rejected(problems)
             return
         self._pending_keys = {}
         for row in range(self.providers.rowCount()):
             provider = self._provider_row(row)
-            key = self.key_field(provider.name).text() if provider.name else ""
+            key = self._typed_key(provider.name) if provider.name else ""
             if key:
                 self._pending_keys[provider.name] = key
         self._apply_autostart()
@@ -383,7 +413,6 @@ class SettingsDialog(QDialog):
         if not result.changes and not result.removals:
             self._applied(self.bridge.settings, restarted=False)
             return
-        self.apply_button.setEnabled(False)
         self.status.setText("Checking and saving…")
         self.bridge.save_settings(result.changes, result.removals)
 

@@ -9,12 +9,22 @@ its problems name the key, and `field_for` finds the form field that shows each 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router_core.settings import ProviderSettings, Settings, shipped_defaults, update_user_file
+from router_core.errors import SettingsError
+from router_core.key_check import missing_keys
+from router_core.settings import (
+    ProviderSettings,
+    Settings,
+    merge,
+    read_toml,
+    shipped_defaults,
+    update_user_file,
+    validate,
+)
 
 KeyPath = tuple[str, ...]
 _KEY = re.compile(r"^([A-Za-z_][\w.\-\[\]]*):\s")
@@ -181,10 +191,37 @@ def _provider_changes(
             removals.append(("providers", name))
 
 
+def _new_user_file(path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath]) -> dict[str, Any]:
+    user = read_toml(path) if path.exists() else {}
+    new_user = merge(user, dict(changes))
+    for key_path in removals:
+        node: Any = new_user
+        for part in key_path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key_path[-1], None)
+    return new_user
+
+
 def apply_user_changes(path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath] = ()) -> Settings:
     """The form's changes and removals, through the one settings writer (it keeps the user's
     comments and layout); nothing is written when the result is invalid."""
     return update_user_file(path, changes, removals)
+
+
+def check_user_changes(
+    path: Path, changes: Mapping[str, Any], removals: Iterable[KeyPath] = (), typed_keys: Collection[str] = ()
+) -> list[str]:
+    """Every problem the changes would have, in one pass, writing nothing: the settings
+    validation's, and each changed cloud model whose provider has no key (with the fix).
+    `typed_keys`: providers whose key the dialog holds, to be stored on saving."""
+    try:
+        settings = validate(merge(shipped_defaults(), _new_user_file(path, changes, removals)))
+    except SettingsError as exc:
+        return list(exc.problems)
+    routing = changes.get("routing", {})
+    refs = [(key, ref) for key, ref in settings.routing.model_refs() if key.split("[")[0] in routing]
+    return missing_keys(refs, settings.providers, typed_keys)
 
 
 def problem_key(problem: str) -> str:

@@ -147,6 +147,10 @@ class TrayController(QObject):
             first = "Starting…"
         else:
             error = bridge.last_status.error if bridge.last_status else None
+            if error and ": " in error:
+                # What happened, then what to do, on a line of its own (menus do not wrap).
+                what, fix = error.split(": ", 1)
+                return [f"Stopped: {what}", f"→ {fix}", self.machine_line()]
             first = f"Stopped: {error}" if error else "Stopped"
         return [first, self.machine_line()]
 

@@ -144,7 +144,7 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print(f"{args.rounds} rounds x {args.iterations} calls; per round p50 / p99 in us; the best round is summed up")
     print(f"{'scenario':30} {'p50':>6} {'p99':>6}   rounds (p50/p99)   plan")
-    best_p99s = []
+    best_p99s: dict[str, list[float]] = {"OpenCode": [], "Claude Code": []}
     for name, request in requests.items():
         rounds = []
         for _ in range(args.rounds):
@@ -152,7 +152,7 @@ def main() -> int:
             rounds.append((statistics.median(samples), percentile(samples, 0.99)))
         best = min(rounds, key=lambda r: r[1])
         if "content-length" in request.headers:
-            best_p99s.append(best[1])
+            best_p99s["Claude Code" if name.startswith("Claude Code") else "OpenCode"].append(best[1])
         fresh = ChatRequest(
             request.model,
             request.messages,
@@ -166,7 +166,12 @@ def main() -> int:
         plan = decide(fresh, SETTINGS)
         listed = " ".join(f"{p50:.0f}/{p99:.0f}" for p50, p99 in rounds)
         print(f"{name:30} {best[0]:6.1f} {best[1]:6.1f}   {listed}   {plan.candidates[0].id} ({plan.rule})")
-    print(f"worst best-round p99 (requests as the server passes them): {max(best_p99s):.1f} us (target <= 50 us)")
+    # Issue 16's target is on OpenCode-sized requests; the Claude Code turn walks back through
+    # 20 tool steps to the real instruction and is reported beside it, without a target.
+    print(f"worst best-round p99, OpenCode-sized (as the server passes them): {max(best_p99s['OpenCode']):.1f} us"
+          " (target <= 50 us)")
+    print(f"worst best-round p99, Claude Code-sized (20 tool steps): {max(best_p99s['Claude Code']):.1f} us"
+          " (reported, no target)")
     return 0
 
 

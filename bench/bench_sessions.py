@@ -20,7 +20,8 @@ OLLAMA_CONTEXT_LENGTH set once); (b) through Hybridge (`/v1/chat/completions` an
 
 Reported per session and mode: model loads (after the first), prompt tokens the runner
 really evaluated (llama-server's `timings.prompt_n`, summed), and total wall time, with the
-ratios Hybridge / direct. Run: `.venv/bin/python -m bench.bench_sessions`.
+ratios Hybridge / direct. Run: `.venv/bin/python -m bench.bench_sessions --rounds 2`; the
+figures are in docs/sessions.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import argparse
 import copy
 import json
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -184,7 +186,7 @@ def serve_engine(threads: int) -> Iterator[Served]:
 
 
 def run(turns_oc: int, turns_cc: int, file_lines: int, threads: int, system_chars: int = 0,
-        tools: int = -1) -> list[Result]:
+        tools: int = -1, rounds: int = 1) -> list[Result]:
     sessions = {
         "opencode": opencode_session(turns_oc, file_lines, system_chars, tools),
         "claude-code": claude_code_session(turns_cc, file_lines, system_chars, tools),
@@ -199,10 +201,15 @@ def run(turns_oc: int, turns_cc: int, file_lines: int, threads: int, system_char
         })
         with run_hybridge(settings) as service:
             base = service.status().base_url
+            modes: dict[str, Callable[[Request], None]] = {"direct": bench.direct, "hybridge": Bench.via(base)}
             for name, requests in sessions.items():
-                results.append(_measure(served.engine, name, "direct", bench.direct, requests))
-                results.append(_measure(served.engine, name, "hybridge", Bench.via(base), requests))
-                print(json.dumps([asdict(r) for r in results[-2:]]), flush=True)
+                for n in range(rounds):
+                    # ABBA order: a machine that grows busier or quieter during the run
+                    # weighs on both modes alike.
+                    order = list(modes) if n % 2 == 0 else list(reversed(modes))
+                    for mode in order:
+                        results.append(_measure(served.engine, name, mode, modes[mode], requests))
+                    print(json.dumps([asdict(r) for r in results[-2:]]), flush=True)
     finally:
         gen.close()
     return results
@@ -215,13 +222,16 @@ def report(results: list[Result]) -> str:
         lines.append(f"| {r.session} | {r.mode} | {r.requests} | {r.loads_after_first} | "
                      f"{r.prompt_tokens_evaluated:,} | {r.wall_s:.2f} |")
     lines.append("")
-    by = {(r.session, r.mode): r for r in results}
     for session in dict.fromkeys(r.session for r in results):
-        d, h = by[(session, "direct")], by[(session, "hybridge")]
-        tokens = h.prompt_tokens_evaluated / max(d.prompt_tokens_evaluated, 1)
+        runs = {mode: [r for r in results if r.session == session and r.mode == mode]
+                for mode in ("direct", "hybridge")}
+        d, h = runs["direct"], runs["hybridge"]
+        tokens = sum(r.prompt_tokens_evaluated for r in h) / max(sum(r.prompt_tokens_evaluated for r in d), 1)
+        time_ratio = statistics.median(r.wall_s for r in h) / statistics.median(r.wall_s for r in d)
         lines.append(f"- {session}: prompt tokens Hybridge/direct = {tokens:.3f}, "
-                     f"time Hybridge/direct = {h.wall_s / d.wall_s:.3f}, loads after the first {h.loads_after_first} "
-                     f"(direct {d.loads_after_first})")
+                     f"time Hybridge/direct = {time_ratio:.3f} (medians of {len(h)} run(s) each, ABBA order), "
+                     f"loads after the first {max(r.loads_after_first for r in h)} "
+                     f"(direct {max(r.loads_after_first for r in d)})")
     return "\n".join(lines)
 
 
@@ -235,10 +245,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--system-chars", type=int, default=0, help="cut the recorded system prompt (0: whole)")
     parser.add_argument("--tools", type=int, default=-1, help="keep this many recorded tools (-1: all)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each session per mode, in ABBA order")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = run(args.opencode_turns, args.claude_code_turns, args.file_lines, args.threads,
-                  args.system_chars, args.tools)
+                  args.system_chars, args.tools, args.rounds)
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")

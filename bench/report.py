@@ -638,6 +638,9 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
             "",
         ]
     lines += ["## Method", "", *_method(results), ""]
+    # The agent-session benchmark (model loads, prompt tokens, wall time against a direct
+    # Ollama client) runs minutes of real model work, so it has its own page.
+    lines += ["## Agent sessions", "", "See [sessions.md](sessions.md) (`bench/bench_sessions.py`).", ""]
     profile = Path(__file__).with_name("profile_notes.md")
     if profile.exists():
         lines += [profile.read_text().strip(), ""]

@@ -72,11 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options before the command that take a value (`--config PATH setup opencode`).
+_VALUED_OPTIONS = frozenset({"--config"})
+
+
 def aliased(argv: list[str]) -> list[str]:
     """`setup opencode ...` and `setup claude-code ...` are those commands, options and all."""
+    skip = False
     for i, word in enumerate(argv):
+        if skip:
+            skip = False
+            continue
         if word == "setup" and argv[i + 1 : i + 2] in (["opencode"], ["claude-code"]):
             return argv[:i] + argv[i + 1 :]
+        if word in _VALUED_OPTIONS:
+            skip = True
+            continue
         if not word.startswith("-"):
             break
     return argv

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from router_core.errors import HybridgeError, NoRoute, UpstreamError
 from router_core.providers.base import Provider
+from router_core.providers.pool import BackendPools
 from router_core.routing.cooldowns import Cooldowns
 from router_core.routing.plan import Candidate, RoutePlan
 from router_core.types import ChatRequest, Completion, StreamPart
@@ -26,6 +27,9 @@ class OpenStream:
     first: StreamPart | tuple[bytes, int]
     rest: AsyncGenerator[Any, None]
     fallbacks: list[str] = field(default_factory=list)
+    # Ends a pooled backend's in-flight count (idempotent): the reader calls it when the
+    # stream is over, however it ended (read to the end, failed, or never read).
+    release: Callable[[], None] = field(default=lambda: None)
 
     @property
     def raw(self) -> bool:
@@ -55,6 +59,9 @@ class Executor:
     Falls back on retryable failures (connect, timeout, 429, 5xx/529, context overflow)
     until the first byte. When the last candidate asks to retry after a short while
     (Retry-After, at most `max_retry_wait_s`), it waits and tries that candidate once more.
+    A candidate that is a pool member (routing.pools) is served by the pool's backends in the
+    order `pools.choose` gives at that moment, each tried in turn until one starts answering;
+    a backend known down is not tried at all.
     """
 
     def __init__(
@@ -64,9 +71,12 @@ class Executor:
         *,
         max_retry_wait_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        pools: BackendPools | None = None,
     ) -> None:
         self.providers = providers
         self.cooldowns = cooldowns or Cooldowns()
+        # None or empty: no pools configured, and every candidate runs as it always has.
+        self.pools = pools if pools else None
         self.max_retry_wait_s = max_retry_wait_s
         self._sleep = sleep
 
@@ -105,12 +115,23 @@ class Executor:
         return result
 
     async def _run(
-        self, plan: RoutePlan, call: Callable[[Candidate, Provider], Awaitable[T]]
+        self, plan: RoutePlan, request: ChatRequest, call: Callable[[Candidate, Provider], Awaitable[T]]
     ) -> tuple[Candidate, T, list[str]]:
         fallbacks: list[str] = []
         candidates = plan.candidates
         for i, candidate in enumerate(candidates):
             last = i == len(candidates) - 1
+            # A member asked for by name (`box2/qwen3`) is that backend; otherwise its pool serves.
+            pool = self.pools.pool_of(candidate.id) if self.pools is not None and plan.rule != "named" else None
+            if pool is not None:
+                try:
+                    served, result = await self._run_pool(pool, candidate, plan, request, last, call, fallbacks)
+                except UpstreamError as exc:
+                    if not exc.retryable or last:
+                        raise PlanFailed(exc, fallbacks, candidate) from None
+                    fallbacks.append(self._note(candidate, exc))
+                    continue
+                return served, result, fallbacks
             try:
                 provider = self._provider(candidate)
             except NoRoute as exc:
@@ -128,11 +149,74 @@ class Executor:
             return candidate, result, fallbacks
         raise NoRoute("no candidate can serve this request")
 
+    async def _run_pool(
+        self,
+        pool: str,
+        planned: Candidate,
+        plan: RoutePlan,
+        request: ChatRequest,
+        last: bool,
+        call: Callable[[Candidate, Provider], Awaitable[T]],
+        fallbacks: list[str],
+    ) -> tuple[Candidate, T]:
+        """The pool's backends in turn; the one that answers is counted in flight (the caller
+        ends it). Chosen and counted with no await between, so concurrent requests see each
+        other's choices."""
+        assert self.pools is not None
+        ranking = self.pools.choose(pool, request, plan.prompt_tokens)
+        if not ranking.order:
+            skipped = "; ".join(f"{ref}: {why}" for ref, why in ranking.skipped)
+            raise UpstreamError(f"pool '{pool}': no backend can serve it now ({skipped})", kind="connect", status=503)
+        error: UpstreamError | None = None
+        for j, ranked in enumerate(ranking.order):
+            view = ranked.view
+            backend = Candidate(
+                view.provider, view.model, "local", f"{planned.reason}; pool {pool}: {view.provider} {ranked.why}", pool
+            )
+            provider = self.providers.get(backend.provider)
+            if provider is None:
+                continue
+            self.pools.begin(backend.provider)
+            try:
+                result = await self._attempt(
+                    backend, last and j == len(ranking.order) - 1, functools.partial(call, backend, provider)
+                )
+            except UpstreamError as exc:
+                self.pools.end(backend.provider)
+                self.pools.failed(backend.provider, exc)
+                if not exc.retryable:
+                    raise
+                fallbacks.append(self._note(backend, exc))
+                error = exc
+                continue
+            except BaseException:
+                self.pools.end(backend.provider)
+                raise
+            self.pools.served(pool, backend.provider, request)
+            return backend, result
+        raise error or NoRoute(f"pool '{pool}': none of its providers is configured")
+
+    def _releaser(self, provider: str) -> Callable[[], None]:
+        """Ends `provider`'s in-flight count once, however often it is called."""
+        pools = self.pools
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done and pools is not None:
+                done = True
+                pools.end(provider)
+
+        return release
+
     async def complete(self, plan: RoutePlan, request: ChatRequest) -> tuple[Candidate, Completion, list[str]]:
         async def call(candidate: Candidate, provider: Provider) -> Completion:
             return await provider.complete(request, candidate.model)
 
-        return await self._run(plan, call)
+        candidate, completion, fallbacks = await self._run(plan, request, call)
+        if candidate.pool and self.pools is not None:
+            self.pools.end(candidate.provider)
+        return candidate, completion, fallbacks
 
     async def open_stream(self, plan: RoutePlan, request: ChatRequest, *, raw: bool = False) -> OpenStream:
         """The first candidate whose stream starts. `raw`: the client reads OpenAI's own
@@ -149,5 +233,7 @@ class Executor:
                 await parts.aclose()
                 raise
 
-        candidate, (first, rest), fallbacks = await self._run(plan, call)
+        candidate, (first, rest), fallbacks = await self._run(plan, request, call)
+        if candidate.pool and self.pools is not None:
+            return OpenStream(candidate, first, rest, fallbacks, self._releaser(candidate.provider))
         return OpenStream(candidate, first, rest, fallbacks)

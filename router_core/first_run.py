@@ -131,15 +131,9 @@ def run_checks(
         checks.append(Check("running", "Ollama running", "ok", f"Ollama {version.get('version', '?')} at {url}"))
     else:
         start = "OLLAMA_NO_CLOUD=1 ollama serve" if privacy else "ollama serve"
-        checks.append(
-            Check(
-                "running",
-                "Ollama running",
-                "todo",
-                f"nothing answers at {url}",
-                f"start it: `{start}` (or Start Ollama)",
-            )
-        )
+        when = "start it" if binary else "once installed, start it"
+        fix = f"{when}: `{start}` (or Start Ollama)"
+        checks.append(Check("running", "Ollama running", "todo", f"nothing answers at {url}", fix))
     raw = tags.get("models") if tags else None
     installed = {str(m.get("name")) for m in raw if isinstance(m, dict)} if isinstance(raw, list) else set()
     have = bool(model) and (model in installed or f"{model}:latest" in installed)
@@ -177,7 +171,8 @@ def _cloud_check(settings: Settings) -> Check:
     key, source = find_key(provider, key_ref, env_var)
     if key:
         return Check("cloud_key", title, "ok", f"{provider}: a key is set ({source.partition(':')[0] or 'env'})")
-    return Check("cloud_key", title, "optional", f"{provider}: no key", how_to_set(provider, key_ref, env_var))
+    found = f"{provider}: no key, so work Hybridge would send to {ref} stays local"
+    return Check("cloud_key", title, "optional", found, how_to_set(provider, key_ref, env_var))
 
 
 MARK = {"ok": "ok  ", "todo": "TODO", "optional": "--  "}

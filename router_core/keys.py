@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from router_core.errors import HybridgeError, UpstreamError
 from router_core.redact import remember_secret
 
 KEYRING_SERVICE = "hybridge"
+# How long a provider found without a key waits before looking again (routing asks on every
+# request; a key stored meanwhile with `hybridge keys set` is seen within this long).
+RECHECK_S = 10.0
 
 
 class KeyStoreError(HybridgeError):
@@ -119,6 +123,7 @@ class KeySource:
         self.ref = ref
         self.env_fallback = env_fallback
         self._key: str | None = None
+        self._checked_at: float | None = None
         self._lock = threading.Lock()
 
     def get(self) -> str:
@@ -133,6 +138,19 @@ class KeySource:
                     provider=self.provider,
                 )
             return self._key
+
+    def missing(self, now: float | None = None) -> str | None:
+        """The fix (`hybridge keys set NAME`...) while this provider has no key; None once it
+        has one. Looks again at most every RECHECK_S seconds."""
+        with self._lock:
+            if self._key is None:
+                at = time.monotonic() if now is None else now
+                if self._checked_at is None or at - self._checked_at >= RECHECK_S:
+                    self._checked_at = at
+                    self._key, _ = find_key(self.provider, self.ref, self.env_fallback)
+            if self._key is not None:
+                return None
+            return how_to_set(self.provider, self.ref, self.env_fallback)
 
     def forget(self) -> None:
         """Drop the cached key (the upstream rejected it)."""

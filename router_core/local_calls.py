@@ -18,6 +18,7 @@ import httpx
 from router_core.errors import BadRequest, UpstreamError
 from router_core.providers.http import transport_error
 from router_core.records import RequestRecord
+from router_core.redact import redact
 from router_core.runtime import Runtime
 from router_core.settings import ollama_base_url
 from router_core.types import VIRTUAL_MODELS, Usage
@@ -77,13 +78,16 @@ class LocalCall:
         finally:
             await response.aclose()
 
-    def record(self, usage: Usage, *, ok: bool, streamed: bool, error_kind: str | None = None) -> None:
+    def record(
+        self, usage: Usage, *, ok: bool, streamed: bool, error_kind: str | None = None, error: str = ""
+    ) -> None:
         self.runtime.events.request_finished.emit(RequestRecord(
             request_id=self.request_id, started_at=self.started, client=self.client, session=None,
             requested_model=self.requested, api="openai", route="local", reason="embeddings/completions stay local",
             provider=self.target.provider, model=self.target.model, streamed=streamed,
             outcome="ok" if ok else "error", usage=usage, ttft_s=None, duration_s=time.perf_counter() - self.t0,
-            error_kind=error_kind,
+            error_kind=error_kind, error=redact(error),
+            backend=self.runtime.backend_addresses.get(self.target.provider, ""),
         ))
 
     async def aclose(self) -> None:

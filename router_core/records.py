@@ -44,6 +44,12 @@ class RequestRecord:
     error_kind: str | None = None
     tags: frozenset[str] = frozenset()
     fallbacks: tuple[str, ...] = ()
+    # What went wrong, as the client was told (redacted); "" for an answered request.
+    error: str = ""
+    # The pool (routing.pools) the serving backend was chosen from ("" none), and the local
+    # engine's address (`host:port`) that served it ("" for the cloud).
+    pool: str = ""
+    backend: str = ""
     # What the prompt held (references, hashed off the hot path by the ledger's baseline cache).
     messages: list[Any] | None = None
     tools: list[Any] | None = None

@@ -19,10 +19,14 @@ def format_record(record: RequestRecord) -> str:
     tokens = f"{record.usage.input_tokens}→{record.usage.output_tokens}"
     outcome = record.outcome + (f" ({record.error_kind})" if record.error_kind else "")
     model = f"{record.provider}/{record.model}" if record.provider else (record.requested_model or "-")
-    return (
+    line = (
         f"{stamp} {client} {record.route or '-'} {model} reason={record.reason or '-'} "
         f"tokens={tokens} {record.duration_s * 1000:.0f}ms {outcome}"
     )
+    # What the client was told, for a request that did not get its answer (never prompt text).
+    if record.error and record.error != record.reason:
+        line += f": {record.error[:300]}"
+    return line
 
 
 def log_record(record: RequestRecord) -> None:

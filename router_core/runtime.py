@@ -14,18 +14,24 @@ from router_core.errors import EscalationRefused, Forbidden, HybridgeError, Mode
 from router_core.events import KeptLocal, RouterEvents
 from router_core.executor import Executor
 from router_core.inflight import InFlight
+from router_core.inventory.backends import BackendPoller, address_of, backend_url
 from router_core.inventory.machine import HardwareProbe, Inventory, InventorySnapshot
+from router_core.inventory.shown_models import ShownModels
+from router_core.keys import KeySource
 from router_core.ledger.budget import BudgetState
 from router_core.ledger.recorder import Ledger
 from router_core.ledger.signals import LedgerSignals
+from router_core.presets import preset_env
 from router_core.privacy.egress import guarded
 from router_core.privacy.ollama_models import OllamaModelFacts
 from router_core.privacy.state import PrivacyState, PrivacyStatus
 from router_core.providers.base import Provider
 from router_core.providers.http import TransportFactory, default_transport
 from router_core.providers.ollama import OllamaProvider
+from router_core.providers.pool import BackendPools, BackendState
 from router_core.providers.registry import build_providers
 from router_core.records import RequestRecord
+from router_core.redact import redact
 from router_core.routing.cooldowns import Cooldowns, CooldownStatus
 from router_core.routing.decide import decide
 from router_core.routing.explain import Explanation, explain
@@ -63,21 +69,42 @@ class Runtime:
         self.config_path: Path | None = None
         transport_factory = guarded(transport_factory, self.privacy)
         self.transport_factory = transport_factory
-        self.providers: dict[str, Provider] = build_providers(settings, transport_factory)
+        # Each Ollama server's /api/show answers, read once for its provider and inventory alike.
+        shown = {name: ShownModels() for name, conf in settings.providers.items() if conf.kind == "ollama"}
+        self.providers: dict[str, Provider] = build_providers(settings, transport_factory, shown)
         routing = settings.routing
         cooldowns = Cooldowns(
             after_failures=routing.cooldown_after_failures,
             cooldown_s=routing.cooldown_s,
             max_cooldown_s=routing.max_cooldown_s,
         )
-        self.executor = Executor(self.providers, cooldowns, max_retry_wait_s=routing.max_retry_wait_s)
+        # Backend pools (routing.pools): empty without them, and then nothing changes.
+        self.pools = BackendPools(settings, self.privacy, cooldowns)
+        self.executor = Executor(
+            self.providers, cooldowns, max_retry_wait_s=routing.max_retry_wait_s, pools=self.pools
+        )
+        # The pooled backends' state, read in the background (RouterService runs the loop).
+        self.backend_poller = BackendPoller(settings, transport_factory=transport_factory)
+        self.backend_poller.updated.connect(self.pools.apply)
+        # Every local engine's `host:port`, named in each ledger row it serves.
+        self.backend_addresses = {
+            name: address_of(backend_url(name, conf)) for name, conf in settings.providers.items() if conf.is_local
+        }
+        # Each cloud provider's key as routing sees it: work escalated to one with no key stays local.
+        self.key_sources = {
+            name: KeySource(name, conf.api_key, preset_env(conf.preset))
+            for name, conf in settings.providers.items()
+            if not conf.is_local
+        }
         # Who wrote each session's code (review_strategy = "alternate").
         self.writers = SessionWriters(routing.write_tools)
         self.events.request_finished.connect(self._note_served)
         # The ledger (router_core/ledger/): opened by the service with `open_ledger()`.
         self.ledger: Ledger | None = None
         # What this machine and its Ollama servers can hold; sizes every local num_ctx.
-        self.inventory = Inventory(settings, transport_factory=transport_factory, hardware_probe=hardware_probe)
+        self.inventory = Inventory(
+            settings, transport_factory=transport_factory, hardware_probe=hardware_probe, shown=shown
+        )
         self.inventory.updated.connect(self._apply_inventory)
         self._switch_reads: set[asyncio.Task[None]] = set()
         # What Ollama says of each model name: cloud (remote) or here; asked before first use.
@@ -102,7 +129,9 @@ class Runtime:
             self.ledger.learn_gpus([gpu.name for gpu in snapshot.hardware.gpus])
         for name, provider in self.providers.items():
             if isinstance(provider, OllamaProvider):
-                provider.use_inventory(snapshot.ollama.get(name), self.inventory.fit_contexts(name))
+                fits = self.inventory.fit_contexts(name)
+                provider.use_inventory(snapshot.ollama.get(name), fits)
+                self.pools.note_fits(name, fits)
 
     async def _read_switches(self) -> None:
         await asyncio.gather(*(self.ollama_facts.read_switch(name) for name in self.ollama_facts.servers))
@@ -129,21 +158,33 @@ class Runtime:
             privacy_escalation=self.privacy.escalation,
             budget_exhausted=budget.exhausted,
             budget_action=budget.action,
-            cooling=self.executor.cooldowns.cooling(),
+            cooling=self.pools.plan_cooling(self.executor.cooldowns.cooling()),
             local_context_limit=self.local_context_limit(),
             capabilities=self.inventory.capabilities(),
             recent_writer=self.writers.view() if request is None else self.writers.preview(request),
             ollama_remote=self.ollama_facts.view(),
+            keyless=self.keyless(),
         )
         # `hybridge explain --privacy/--cooling/...` without a router: "as if" this state.
         return dataclasses.replace(state, **overrides) if overrides else state
+
+    def keyless(self) -> dict[str, str]:
+        """Cloud providers with no API key now -> the fix (none asked in privacy mode: no cloud runs)."""
+        if not self.key_sources or self.privacy.enabled:
+            return {}
+        return {name: fix for name, source in self.key_sources.items() if (fix := source.missing()) is not None}
 
     def cooldown_status(self) -> list[CooldownStatus]:
         """Upstream models with recent failures, cooling ones first (for status views)."""
         return self.executor.cooldowns.status()
 
+    def backends(self) -> list[BackendState]:
+        """Every pooled backend's state now (doctor, /hybridge/backends, the dashboard)."""
+        return self.pools.states()
+
     def _note_served(self, record: RequestRecord) -> None:
         if record.outcome == "ok" and record.provider:
+            # A pooled backend is its pool's model: routing treats members as one (rules.same).
             self.writers.served(record.session, f"{record.provider}/{record.model}")
 
     async def plan(
@@ -179,7 +220,12 @@ class Runtime:
             outcome: RoutePlan | HybridgeError = await self.plan(request, dry_run=True, overrides=overrides)
         except HybridgeError as exc:
             outcome = exc
-        return explain(request, self.settings, self.routing_state(request, overrides), outcome)
+        data = explain(request, self.settings, self.routing_state(request, overrides), outcome)
+        if isinstance(outcome, RoutePlan) and self.pools:
+            pools = pool_choices(self.pools, outcome, request)
+            if pools:
+                data["backends"] = pools
+        return data
 
     def record_refusal(
         self,
@@ -221,6 +267,7 @@ class Runtime:
             duration_s=duration_s,
             error_kind=kind,
             tags=request.tags if request else frozenset(),
+            error=redact(exc.message),
         )
         self.events.request_finished.emit(record)
 
@@ -278,4 +325,26 @@ class Runtime:
         for provider in self.providers.values():
             await provider.aclose()
         await self.inventory.aclose()
+        await self.backend_poller.aclose()
         await self.ollama_facts.aclose()
+
+
+def pool_choices(pools: BackendPools, plan: RoutePlan, request: ChatRequest) -> list[dict[str, Any]]:
+    """For each pooled candidate: the backends in the order a request would try them now,
+    and the ones skipped with why (privacy, down, not installed). Computed as the executor
+    computes it, from the same memory; the executor chooses again when it runs."""
+    out = []
+    for candidate in plan.candidates:
+        pool = pools.pool_of(candidate.id) if plan.rule != "named" else None
+        if pool is None:
+            continue
+        ranking = pools.choose(pool, request, plan.prompt_tokens)
+        out.append(
+            {
+                "candidate": candidate.id,
+                "pool": pool,
+                "order": [{"backend": r.view.id, "why": r.why} for r in ranking.order],
+                "skipped": [{"backend": ref, "why": why} for ref, why in ranking.skipped],
+            }
+        )
+    return out

@@ -21,6 +21,7 @@ import uvicorn
 
 from router_core import __version__
 from router_core.events import RouterEvents
+from router_core.inventory.backends import BackendStatus
 from router_core.inventory.machine import HardwareProbe, InventorySnapshot
 from router_core.ledger.schema import LedgerError
 from router_core.ledger.signals import LedgerSignals
@@ -156,11 +157,15 @@ class RouterService:
         watcher = asyncio.create_task(self._note_started())
         assert self.runtime is not None
         inventory = asyncio.create_task(self.runtime.inventory.run_periodic())
+        # Pooled backends are read in the background, so choosing one costs no round trip.
+        backends = asyncio.create_task(self.runtime.backend_poller.run_periodic()) if self.runtime.pools else None
         try:
             await self._server.serve()
         finally:
             watcher.cancel()
             inventory.cancel()
+            if backends is not None:
+                backends.cancel()
             if self.runtime is not None:
                 await self._let_cancelled_requests_finish(self.runtime)
             if self._wrote_runtime_file:
@@ -231,6 +236,12 @@ class RouterService:
         if self._loop is None or self.runtime is None:
             raise RuntimeError("the router is not running")
         return asyncio.run_coroutine_threadsafe(self.runtime.refresh_inventory(), self._loop).result(timeout)
+
+    def poll_backends(self, timeout: float = 30.0) -> list[BackendStatus]:
+        """Read every pooled backend now, from any thread (as the background poll does)."""
+        if self._loop is None or self.runtime is None:
+            raise RuntimeError("the router is not running")
+        return asyncio.run_coroutine_threadsafe(self.runtime.backend_poller.poll(), self._loop).result(timeout)
 
     def status(self) -> ServiceStatus:
         running = bool(self._server and self._server.started and not self._server.should_exit)

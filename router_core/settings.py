@@ -160,6 +160,13 @@ class RoutingSettings(_Section):
     max_cooldown_s: float = Field(default=300.0, ge=0)
     # With no other candidate left, wait out a Retry-After up to this long, then retry once.
     max_retry_wait_s: float = Field(default=5.0, ge=0)
+    # Backend pools: one model served by several local backends (Ollama instances, llama.cpp
+    # servers, vLLM, LM Studio). Pool name -> its members, `<provider>/<model>` of local
+    # providers. A plan naming any member is served by the member chosen per request
+    # (router_core/routing/backends.py); routing settings name a member as ever.
+    pools: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # A session keeps to the backend that served it (its KV prefix cache keeps paying off).
+    pool_sticky_sessions: bool = True
 
     @field_validator("heavy_tags", "ui_tags")
     @classmethod
@@ -190,6 +197,29 @@ class RoutingSettings(_Section):
                 raise ValueError(f"'{glob}': '{tag}' is not a tag (lower-case letters, digits, '_' and '-')")
         return conventions
 
+    @field_validator("pools")
+    @classmethod
+    def _check_pools(cls, pools: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        seen: dict[str, str] = {}
+        for name, members in pools.items():
+            if not name or "/" in name:
+                raise ValueError(f"pool '{name}': a pool name cannot be empty or hold '/'")
+            if not members:
+                raise ValueError(f"pool '{name}': list at least one `<provider>/<model>`")
+            providers = set()
+            for ref in members:
+                provider, sep, model = ref.partition("/")
+                if not (provider and sep and model):
+                    raise ValueError(f"pool '{name}': '{ref}' is not '<provider>/<model>'")
+                if ref in seen:
+                    raise ValueError(f"pool '{name}': '{ref}' is already in pool '{seen[ref]}'")
+                if provider in providers:
+                    # A backend is one server: its load figures cannot be split between members.
+                    raise ValueError(f"pool '{name}': provider '{provider}' is listed twice")
+                providers.add(provider)
+                seen[ref] = name
+        return pools
+
     def model_refs(self) -> list[tuple[str, str]]:
         """(key, `<provider>/<model>`) for every model this section names."""
         refs = [
@@ -198,6 +228,7 @@ class RoutingSettings(_Section):
         ]
         refs += [(f"fallback_chain[{i}]", ref) for i, ref in enumerate(self.fallback_chain)]
         refs += [(f"review_models[{i}]", ref) for i, ref in enumerate(self.review_models)]
+        refs += [(f"pools.{name}[{i}]", ref) for name, members in self.pools.items() for i, ref in enumerate(members)]
         return refs
 
 
@@ -229,6 +260,9 @@ class InventorySettings(_Section):
     # Each GPU probe (NVML, nvidia-smi, sysfs, rocm-smi, sysctl) gives up after this long.
     probe_timeout_s: float = Field(default=3.0, gt=0, le=30)
     ollama_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Pooled backends (routing.pools) are read this often in the background: Ollama's
+    # /api/ps, llama.cpp's and vLLM's /metrics. Routing reads only what was last read.
+    backends_poll_s: float = Field(default=2.0, ge=0.1, le=600)
     # Kept free beside a model: the GPU's compute buffers and other programs; the OS and apps.
     vram_reserve_mb: int = Field(default=1024, ge=0)
     ram_reserve_mb: int = Field(default=2048, ge=0)
@@ -315,8 +349,16 @@ class Settings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _presets_by_name(cls, data: Any) -> Any:
-        """`[providers.groq]` with no kind and no preset means `preset = "groq"`."""
-        providers = data.get("providers") if isinstance(data, dict) else None
+        """A preset is usable by its name alone: `[providers.groq]` with no kind and no preset
+        means `preset = "groq"`, and a model reference such as `routing.cloud_model =
+        "openai/gpt-5"` brings `[providers.openai]` (preset "openai") when no table is named so."""
+        if not isinstance(data, dict):
+            return data
+        if "providers" in data:
+            providers = data["providers"]
+        else:  # the field's default (the local Ollama), which a preset brought by name joins
+            factory = cls.model_fields["providers"].default_factory
+            providers = factory() if factory is not None else {}  # type: ignore[call-arg]
         if not isinstance(providers, dict):
             return data
         named = {
@@ -325,26 +367,61 @@ class Settings(_Section):
             else conf
             for name, conf in providers.items()
         }
+        routing = data.get("routing")
+        for _key, ref in raw_model_refs(routing if isinstance(routing, dict) else {}):
+            provider = ref.partition("/")[0]
+            if provider in PRESETS and provider not in named:
+                named[provider] = {"preset": provider}
         return {**data, "providers": named}
 
     @model_validator(mode="after")
     def _check_model_refs(self) -> Settings:
-        for key, ref in self.routing.model_refs():
-            if not ref:
-                continue
-            provider, sep, model = ref.partition("/")
-            if not sep or not model:
-                raise ValueError(f"routing.{key}: '{ref}' is not '<provider>/<model>'")
-            if provider not in self.providers:
-                raise ValueError(f"routing.{key}: no provider named '{provider}'")
-        if self.routing.local_model:
-            provider = self.routing.local_model.partition("/")[0]
-            if not self.providers[provider].is_local:
-                raise ValueError("routing.local_model: must name a local provider")
+        local = {name: conf.is_local for name, conf in self.providers.items()}
+        problems = reference_problems(self.routing.model_refs(), local)
         for name in self.providers:
             if not name or "/" in name:
-                raise ValueError(f"providers.{name}: a provider name cannot be empty or hold '/'")
+                problems.append(f"providers.{name}: a provider name cannot be empty or hold '/'")
+        for name, members in self.routing.pools.items():
+            for ref in members:
+                conf = self.providers.get(ref.partition("/")[0])
+                if conf is not None and not conf.is_local:
+                    problems.append(f"routing.pools.{name}: '{ref}' is not a local provider (pools are local)")
+        if problems:
+            # One line per problem: validate() splits them, so every one is named in one pass.
+            raise ValueError("\n".join(problems))
         return self
+
+
+# The routing keys that name a `<provider>/<model>` (RoutingSettings.model_refs).
+MODEL_REF_KEYS = ("local_model", "cloud_model", "heavy_model", "ui_model", "long_context_model")
+MODEL_REF_LISTS = ("fallback_chain", "review_models")
+
+
+def raw_model_refs(routing: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, reference) for every model a raw (unvalidated) [routing] table names; values of
+    the wrong type are left to the field checks."""
+    refs = [(key, routing[key]) for key in MODEL_REF_KEYS if isinstance(routing.get(key), str)]
+    for key in MODEL_REF_LISTS:
+        values = routing.get(key)
+        if isinstance(values, list | tuple):
+            refs += [(f"{key}[{i}]", v) for i, v in enumerate(values) if isinstance(v, str)]
+    return refs
+
+
+def reference_problems(refs: list[tuple[str, str]], providers: dict[str, bool]) -> list[str]:
+    """One line per model reference that names no provider (`providers`: name -> is local)."""
+    problems = []
+    for key, ref in refs:
+        if not ref:
+            continue
+        provider, sep, model = ref.partition("/")
+        if not sep or not model:
+            problems.append(f"routing.{key}: '{ref}' is not '<provider>/<model>'")
+        elif provider not in providers:
+            problems.append(f"routing.{key}: no provider named '{provider}'")
+        elif key == "local_model" and not providers[provider]:
+            problems.append("routing.local_model: must name a local provider")
+    return problems
 
 
 def default_config_path() -> Path:
@@ -403,8 +480,29 @@ def validate(data: dict[str, Any]) -> Settings:
         for err in exc.errors():
             key = ".".join(str(part) for part in err["loc"])
             msg = _product_words(err["type"], err["msg"].removeprefix("Value error, "))
-            problems.append(f"{key}: {msg}" if key else msg)
+            problems += [f"{key}: {line}" if key else line for line in msg.split("\n")]
+        # A field error stops pydantic before the whole-file checks (model references), so
+        # run those on the raw values too: every bad key is named in this one pass.
+        problems += [p for p in _raw_reference_problems(data) if p not in problems]
         raise SettingsError(problems) from None
+
+
+def _raw_reference_problems(data: dict[str, Any]) -> list[str]:
+    routing = data.get("routing")
+    providers = data.get("providers")
+    if not isinstance(routing, dict) or not isinstance(providers, dict):
+        return []
+    refs = raw_model_refs(routing)
+    local: dict[str, bool] = {}
+    for name, conf in providers.items():
+        kind = conf.get("kind") if isinstance(conf, dict) else None
+        preset = PRESETS.get(str(conf.get("preset") or name)) if isinstance(conf, dict) else None
+        local[name] = (kind or (preset.kind if preset else "")) in LOCAL_KINDS
+    for _key, ref in refs:
+        provider = ref.partition("/")[0]
+        if provider in PRESETS and provider not in local:
+            local[provider] = False  # a preset by name alone (Settings._presets_by_name)
+    return reference_problems(refs, local)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The dashboard's first-run checklist, step by step, against the Ollama-API test engine:
 Ollama absent, present but stopped (Start Ollama), running without the model, the model
 pulled through the app with progress (and a pull cancelled), an agent set up, then the
-first local answer. The `ollama` binary is a script on PATH (the real one cannot be
+first local answer; and the optional cloud key, stored only after a real call with it works. The `ollama` binary is a script on PATH (the real one cannot be
 installed here); the test starts the engine where `ollama serve` would listen."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from router_core.first_run import FirstRun
 from router_core.settings import Settings
+from tests.fakes.fake_openai_cloud import API_KEY, MODELS, FakeOpenAICloud
 from tests.support.app_shell import chat, running_shell
 from tests.support.pulling_ollama import PullingOllama
 from tests.support.servers import ThreadedServer, free_port, make_settings
@@ -139,3 +140,49 @@ def test_a_pull_can_be_cancelled(qtbot, llama_server, tmp_path: Path) -> None:
             assert "local_model" not in (tmp_path / "config.toml").read_text()  # unchanged
     finally:
         ollama.stop()
+
+
+def test_a_cloud_key_is_stored_only_after_a_real_call_works(qtbot, tmp_path: Path, memory_keyring) -> None:
+    """The optional step: a wrong key is refused by the (fake) cloud and never stored; a good
+    one is stored in the keyring, and a model it listed becomes routing.cloud_model."""
+    cloud = FakeOpenAICloud()
+    server = ThreadedServer(cloud.app).start()
+    ollama = f"http://127.0.0.1:{free_port()}"  # down: the checklist stays open, as on a first run
+    (tmp_path / "config.toml").write_text(
+        f'[providers.ollama]\nbase_url = "{ollama}"\n[providers.openai]\npreset = "openai"\nbase_url = "{server.url}/v1"\n'
+    )
+    settings = make_settings(
+        {"providers": {"ollama": {"kind": "ollama", "base_url": ollama},
+                       "openai": {"preset": "openai", "base_url": f"{server.url}/v1"}}}
+    )  # fmt: skip
+    try:
+        with running_shell(qtbot, settings, tmp_path) as shell:
+            panel = shell.dashboard.first_run
+            first = _checked(qtbot, panel, lambda r: True)
+            assert first.check("cloud_key").state == "optional" and panel.cloud_row.isVisibleTo(panel)
+            panel.key_provider.setCurrentText("openai")
+            panel.key_input.setText("sk-wrong-key-0123456789abcdef")
+            with qtbot.waitSignal(shell.bridge.key_verified, timeout=15_000) as bad:
+                panel.key_button.click()
+            assert bad.args[:2] == ["openai", "openai rejected the API key (HTTP 401); set it with `hybridge keys set openai`"]
+            assert memory_keyring.get_password("hybridge", "openai") is None
+            assert panel.key_status.text().startswith("✘ not stored: openai rejected the API key")
+            assert "sk-wrong" not in panel.key_status.text()
+
+            panel.key_input.setText(API_KEY)
+            with qtbot.waitSignal(shell.bridge.key_verified, timeout=15_000) as good:
+                panel.key_button.click()
+            assert good.args == ["openai", "", list(MODELS)]
+            assert memory_keyring.get_password("hybridge", "openai") == API_KEY
+            assert panel.key_input.text() == "" and panel.key_status.text().startswith("✔ openai accepted the key")
+            offered = [panel.cloud_models.itemText(i) for i in range(panel.cloud_models.count())]
+            assert offered == [f"openai/{m}" for m in sorted(MODELS)] and panel.use_model_button.isVisibleTo(panel)
+            with qtbot.waitSignals([shell.bridge.settings_applied, shell.bridge.service_started], timeout=30_000):
+                panel.use_model_button.click()
+            saved = tomllib.loads((tmp_path / "config.toml").read_text())
+            assert saved["routing"]["cloud_model"] == f"openai/{sorted(MODELS)[0]}"
+            assert API_KEY not in (tmp_path / "config.toml").read_text()
+            done = _checked(qtbot, panel, lambda r: r.check("cloud_key").state == "ok")
+            assert done.check("cloud_key").found == "openai: a key is set (keyring)"
+    finally:
+        server.stop()

@@ -123,11 +123,12 @@ def test_the_form_writes_only_what_changed_and_removes_what_was_removed(tmp_path
     assert "groq" not in applied.providers and "**/payments/**" not in applied.routing.conventions
     assert applied.routing.conventions["**/*.sql"] == "" and applied.budget.daily_usd == 3.0
 
-    # Removing a provider routing still names is refused, naming the key; the file stays.
+    # A model on a provider that is neither configured nor a preset is refused, naming the
+    # key; the file stays. (groq is a preset: `groq/llama` needs no [providers.groq] table.)
     before = config.read_text()
     with pytest.raises(SettingsError) as refused:
-        apply_user_changes(config, {"routing": {"cloud_model": "groq/llama"}})
-    assert refused.value.problems == ["routing.cloud_model: no provider named 'groq'"]
+        apply_user_changes(config, {"routing": {"cloud_model": "mycloud/llama"}})
+    assert refused.value.problems == ["routing.cloud_model: no provider named 'mycloud'"]
     assert config.read_text() == before
 
 

@@ -24,15 +24,16 @@ def test_invalid_settings_are_refused_beside_the_field(qtbot, fake_ollama, tmp_p
         qtbot.addWidget(dialog)
         service_before = shell.bridge.service
 
-        # Not even a number: refused before anything is validated or written.
+        # Not even a number: refused, nothing written.
         dialog.port.setText("eleven")
-        dialog.apply(close=False)
+        with qtbot.waitSignal(dialog.checked, timeout=5000):
+            dialog.apply(close=False)
         assert dialog.problems_shown() == {"server.port": "'eleven' is not a whole number"}
         assert dialog.errors["server.port"].isVisibleTo(dialog)
 
         # A number out of range: the settings validation names the key, shown beside the field.
         dialog.port.setText("70000")
-        with qtbot.waitSignal(shell.bridge.settings_rejected, timeout=5000):
+        with qtbot.waitSignal(dialog.checked, timeout=5000):
             dialog.apply(close=False)
         assert dialog.problems_shown() == {"server.port": "must be less than or equal to 65535"}
 
@@ -40,7 +41,7 @@ def test_invalid_settings_are_refused_beside_the_field(qtbot, fake_ollama, tmp_p
         # error is gone once the port is fixed.
         dialog.port.setText("11435")
         dialog.local_model.setEditText("nope/some-model")
-        with qtbot.waitSignal(shell.bridge.settings_rejected, timeout=5000):
+        with qtbot.waitSignal(dialog.checked, timeout=5000):
             dialog.apply(close=False)
         assert dialog.problems_shown() == {"routing.local_model": "no provider named 'nope'"}
         assert dialog.tabs.currentIndex() == 1  # the Routing tab, where the field is

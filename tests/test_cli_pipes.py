@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from router_core.cli import COMMAND_MODULES
 from tests.support.servers import free_port
 
 # Runs our own commands as subprocesses (conftest: e2e, not in the fast suite).
@@ -33,7 +34,16 @@ COMMANDS = [
     ["explain", "--help"], ["explain", "auto"],
     ["desktop", "--help"],
     ["serve", "--help"],
+    ["setup", "--help"], ["setup", "opencode", "--no-inventory"], ["setup", "claude-code"],
+    ["setup", "codex", "--no-inventory"], ["setup", "aider", "--no-inventory"],
+    ["setup", "qwen-code", "--no-inventory"], ["setup", "ollama"],
 ]  # fmt: skip
+
+
+def test_every_subcommand_is_piped() -> None:
+    """A new subcommand cannot be left out of the pipe tests below."""
+    named = {args[0].replace("-", "_") for args in COMMANDS if not args[0].startswith("-")}
+    assert set(COMMAND_MODULES) <= named, set(COMMAND_MODULES) - named
 
 
 @pytest.fixture

@@ -6,13 +6,9 @@ import os
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.cli import HybridgeProcess
 from tests.support.servers import free_port
-
-# Runs our own commands as subprocesses (conftest: e2e, not in the fast suite).
-pytestmark = pytest.mark.e2e
 
 
 def test_one_line_per_request_without_prompt_text(tmp_path: Path) -> None:
@@ -25,7 +21,7 @@ def test_one_line_per_request_without_prompt_text(tmp_path: Path) -> None:
         reply = httpx.post(f"{proc.base_url}/chat/completions", json=body, headers={"user-agent": "curl/8.0"},
                            timeout=30)
         assert reply.status_code in (502, 503)
-        _, err = proc.stop()
+        _, _, err = proc.stop()
     lines = [line for line in err.splitlines() if " curl/8.0 " in line]
     assert len(lines) == 1, err
     line = lines[0]

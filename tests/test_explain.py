@@ -29,7 +29,9 @@ MIGRATION_ASK = "Add an index on users.email in db/migrations/0003_add_index.sql
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config(tmp_path: Path, memory_keyring) -> Path:
+    # Anthropic has a key: without one, escalated work would be kept local (test_missing_key.py).
+    memory_keyring.set_password("hybridge", "anthropic", "sk-ant-explain-test-key")
     path = tmp_path / "config.toml"
     path.write_text(CONFIG)
     return path
@@ -100,7 +102,8 @@ def test_the_installed_command_runs(tmp_path: Path, config: Path) -> None:
     assert "small task   title (small-model work stays local)" in result.stdout
 
 
-def test_explain_endpoint_uses_the_live_state() -> None:
+def test_explain_endpoint_uses_the_live_state(memory_keyring) -> None:
+    memory_keyring.set_password("hybridge", "anthropic", "sk-ant-explain-test-key")
     settings = make_settings(
         {
             "providers": {"anthropic": {"kind": "anthropic", "base_url": "http://127.0.0.1:9"}},

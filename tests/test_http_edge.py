@@ -156,7 +156,6 @@ def test_router_core_never_imports_qt() -> None:
     assert out.strip() == "[]"
 
 
-@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_hybridge_serve_streams_with_route_headers(tmp_path: Path, flaky_hybridge: str) -> None:
     """`hybridge serve` in a subprocess, read with a plain streaming HTTP client (like curl -N)."""
     config = tmp_path / "config.toml"
@@ -175,7 +174,6 @@ def test_hybridge_serve_streams_with_route_headers(tmp_path: Path, flaky_hybridg
     assert response.headers["x-hybridge-model"] == "ollama/qwen3:30b-a3b"
 
 
-@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_hybridge_serve_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     """A service manager's SIGTERM: exit 0 after the ledger is flushed and closed (no WAL left)."""
     import os
@@ -188,8 +186,7 @@ def test_hybridge_serve_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         assert hybridge.process is not None
         ledger = next((tmp_path / "data").rglob("*.sqlite3"))
         assert httpx.get(hybridge.base_url.removesuffix("/v1") + "/health", timeout=5).status_code == 200
-        hybridge.process.send_signal(signal.SIGTERM)
-        assert hybridge.process.wait(15) == 0
-        _, stderr = hybridge.stop()
+        code, _, stderr = hybridge.stop(signal.SIGTERM)
+    assert code == 0
     assert "Traceback" not in stderr
     assert not ledger.with_name(ledger.name + "-wal").exists()

@@ -48,6 +48,8 @@ def test_stream_through_ollama_matches_the_model_and_ends_with_usage(
     hybridge: RouterService, llama_server: LlamaServer, fake_ollama: RunningFakeOllama
 ) -> None:
     body = {"model": "auto", "messages": PROMPT, "max_tokens": 24, "stream": True, **GREEDY}
+    was_loaded = full_name(LOCAL_MODEL) in fake_ollama.state.runners
+    loads = len(fake_ollama.state.loads)
     with httpx.stream("POST", f"{hybridge.status().base_url}/chat/completions", json=body, timeout=60) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -65,9 +67,14 @@ def test_stream_through_ollama_matches_the_model_and_ends_with_usage(
     assert usage["completion_tokens"] == 24  # type: ignore[index]
     assert usage["prompt_tokens"] > 0  # type: ignore[index,operator]
     assert events[-2]["choices"][0]["finish_reason"] == "length"  # type: ignore[index]
-    # num_ctx holds the prompt and the answer, rounded to the step, never Ollama's 4096 default.
+    # Issue 14: one context per model. A loaded runner that holds the prompt and the answer is
+    # reused as it is (its num_ctx sent again: no reload, whatever size an earlier test or
+    # `ollama run` loaded it with); otherwise the planned context is loaded, once.
     sent = fake_ollama.state.requests[-1]
-    assert sent["options"]["num_ctx"] >= 8192 and sent["options"]["num_ctx"] % 2048 == 0
+    runner = fake_ollama.state.runners[full_name(LOCAL_MODEL)]
+    assert sent["options"]["num_ctx"] == runner.options["num_ctx"]
+    assert usage["prompt_tokens"] + 24 <= sent["options"]["num_ctx"]  # type: ignore[index,operator]
+    assert len(fake_ollama.state.loads) == loads + (0 if was_loaded else 1)
     assert sent["options"]["num_predict"] == 24
 
 

@@ -1,8 +1,8 @@
 """Context and output limits of the models Hybridge serves, for client configs.
 
-The local figure is `planned_context` (inventory/context.py): the same one context the
-Ollama provider sends as num_ctx and doctor shows, so a client compacts exactly where the
-local model's window ends.
+The local figure is `usable_context` (inventory/context.py, planned_context within): the
+same one context the Ollama provider sends as num_ctx and doctor and the Models tab show,
+so a client compacts exactly where the local model's window ends.
 
 A client that is told a model's real window can compact a conversation before it
 overflows (OpenCode switches that off when `limit.context` is 0, so a limit here is never
@@ -74,9 +74,9 @@ def local_facts(settings: Settings, snapshot: InventorySnapshot | None) -> Local
         return LocalModelFacts(None, None, f"routing.local_context_tokens ({default:,}): {why}")
     caps = found.capabilities if found.details else None
     fit = snapshot.fit(provider, model)
-    if fit is not None and fit.runs_locally and fit.max_context:
-        context = planned_context(settings.context, found.max_context, fit.max_context)
-        return LocalModelFacts(context, caps, f"inventory: {fit.note or 'fits this machine'}")
+    usable = snapshot.usable_context(provider, model, settings.context)
+    if fit is not None and usable:
+        return LocalModelFacts(usable, caps, f"inventory: {fit.note or 'fits this machine'}")
     if found.max_context:
         context = planned_context(settings.context, found.max_context, None)
         return LocalModelFacts(context, caps, "the model's own maximum, capped by context.max_context_tokens")

@@ -21,14 +21,19 @@ from router_core.first_run import FirstRun, run_checks
 from router_core.first_run import as_json as first_run_json
 from router_core.first_run import render as render_first_run
 from router_core.inventory.advice import Suggestion, suggest_models, warnings
+from router_core.inventory.backends import BackendPoller
+from router_core.inventory.context import usable_context
 from router_core.inventory.fit import VERDICT_TEXT, ModelFit
 from router_core.inventory.hardware.info import GIB, GpuInfo, HardwareInfo
 from router_core.inventory.machine import Inventory, InventorySnapshot
 from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.privacy.ollama_cloud import CloudSwitch, describe_switch
 from router_core.privacy.ollama_models import OllamaModelFacts
+from router_core.privacy.state import PrivacyState
 from router_core.providers.http import default_transport
-from router_core.settings import Settings, ollama_base_url
+from router_core.providers.pool import BackendPools, BackendState
+from router_core.routing.cooldowns import Cooldowns
+from router_core.settings import ContextSettings, Settings, ollama_base_url
 
 
 def _gib(n: int | None) -> str:
@@ -47,25 +52,30 @@ def _gpu_line(gpu: GpuInfo) -> str:
     return " · ".join(parts)
 
 
-def render_hardware(hw: HardwareInfo, out: TextIO) -> None:
+def render_hardware(hw: HardwareInfo, out: TextIO, no_gpu: str = "") -> None:
+    """`no_gpu`: InventorySnapshot.no_gpu_text, which agrees with what Ollama reports."""
     print("Hardware", file=out)
     threads = f"{hw.cpu_cores or '?'} cores, {hw.cpu_threads or '?'} threads"
     print(f"  CPU  {hw.cpu_name} · {threads}", file=out)
     print(f"  RAM  {_gib(hw.ram_total_bytes)}, {_gib(hw.ram_available_bytes)} available", file=out)
     if not hw.gpus:
-        print(f"  GPU  none found ({hw.why_no_gpu()})", file=out)
+        print(f"  GPU  {no_gpu or f'none found ({hw.why_no_gpu()})'}", file=out)
     for gpu in hw.gpus:
         print(f"  GPU  {_gpu_line(gpu)}", file=out)
 
 
-def _context_cell(fit: ModelFit | None, model_max: int | None) -> str:
+def _context_cell(fit: ModelFit | None, model_max: int | None, context: ContextSettings) -> str:
+    """The usable context here (the one figure the Models tab and `hybridge setup` give too),
+    then the model's own maximum."""
     if fit is None or not fit.runs_locally:
         return "-"
-    usable = f"{fit.max_context:,}" if fit.max_context is not None else "?"
-    return usable + (f" (max {model_max:,})" if model_max else "")
+    usable = usable_context(context, model_max, fit)
+    return (f"{usable:,}" if usable else "?") + (f" (model max {model_max:,})" if model_max else "")
 
 
-def render_ollama(name: str, status: OllamaStatus, fits: dict[str, ModelFit], out: TextIO) -> None:
+def render_ollama(
+    name: str, status: OllamaStatus, fits: dict[str, ModelFit], out: TextIO, context: ContextSettings | None = None
+) -> None:
     print(f"\nOllama '{name}' at {status.base_url}", file=out)
     if not status.up:
         print(f"  DOWN: {status.problem}", file=out)
@@ -84,7 +94,7 @@ def render_ollama(name: str, status: OllamaStatus, fits: dict[str, ModelFit], ou
                 m.parameter_size or "?",
                 m.quantization or "?",
                 VERDICT_TEXT[fit.verdict] if fit else "?",
-                _context_cell(fit, m.max_context),
+                _context_cell(fit, m.max_context, context or ContextSettings()),
                 ", ".join(c for c in m.capabilities if c != "completion") or "-",
             )
         )
@@ -93,9 +103,9 @@ def render_ollama(name: str, status: OllamaStatus, fits: dict[str, ModelFit], ou
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out)
     for loaded in status.loaded:
         where = "all on GPU" if loaded.fully_on_gpu else f"{_gib(loaded.vram_bytes)} on GPU"
-        context = f" · context {loaded.context_length:,}" if loaded.context_length else ""
+        held = f" · context {loaded.context_length:,}" if loaded.context_length else ""
         until = f" · until {_when(loaded.expires_at)}" if loaded.expires_at else ""
-        print(f"  loaded: {loaded.name} · {_gib(loaded.size_bytes)}, {where}{context}{until}", file=out)
+        print(f"  loaded: {loaded.name} · {_gib(loaded.size_bytes)}, {where}{held}{until}", file=out)
 
 
 def _when(stamp: str) -> str:
@@ -105,11 +115,17 @@ def _when(stamp: str) -> str:
         return stamp
 
 
-def render(snapshot: InventorySnapshot, found: list[str], suggestions: list[Suggestion], out: TextIO) -> None:
+def render(
+    snapshot: InventorySnapshot,
+    found: list[str],
+    suggestions: list[Suggestion],
+    out: TextIO,
+    context: ContextSettings | None = None,
+) -> None:
     print(f"Hybridge doctor (hybridge {__version__})\n", file=out)
-    render_hardware(snapshot.hardware, out)
+    render_hardware(snapshot.hardware, out, snapshot.no_gpu_text())
     for name, status in snapshot.ollama.items():
-        render_ollama(name, status, snapshot.fits.get(name, {}), out)
+        render_ollama(name, status, snapshot.fits.get(name, {}), out, context)
     print("\nWarnings" if found else "\nNo warnings.", file=out)
     for line in found:
         print(f"  ! {line}", file=out)
@@ -151,9 +167,43 @@ async def cloud_switches(settings: Settings) -> dict[str, CloudSwitch | None]:
         await facts.aclose()
 
 
+async def read_backends(settings: Settings) -> list[BackendState]:
+    """Every pooled backend (routing.pools), read once now, as the router's background poll does."""
+    if not settings.routing.pools:
+        return []
+    pools = BackendPools(settings, PrivacyState.from_settings(settings.privacy), Cooldowns())
+    poller = BackendPoller(settings, transport_factory=default_transport)
+    try:
+        for status in await poller.poll():
+            pools.apply(status)
+    finally:
+        await poller.aclose()
+    return pools.states()
+
+
+def _busy_text(state: BackendState) -> str:
+    if state.running is None and state.waiting is None:
+        return "busy: not reported by the engine"
+    slots = f" on {state.slots} slot{'s' if state.slots != 1 else ''}" if state.slots else ""
+    return f"{state.running or 0} running, {state.waiting or 0} waiting{slots}"
+
+
+def render_backends(states: list[BackendState], out: TextIO) -> None:
+    print("\nBackend pools", file=out)
+    for state in states:
+        where = f"{state.provider} ({state.engine}) at {state.address} · pool {', '.join(state.pools)}"
+        if not state.up:
+            print(f"  DOWN  {where}: {state.last_error or 'not answering'}", file=out)
+            continue
+        loaded = ", ".join(f"{m} (context {c:,})" if c else m for m, c in state.loaded) or "nothing"
+        print(f"  up    {where}", file=out)
+        print(f"        loaded: {loaded} · {_busy_text(state)}", file=out)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     snapshot = asyncio.run(take_snapshot(settings))
+    backends = asyncio.run(read_backends(settings))
     switches = asyncio.run(cloud_switches(settings))
     found = warnings(snapshot, settings)
     installed = {m.name for status in snapshot.ollama.values() for m in status.models}
@@ -162,10 +212,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         body = {**as_json(snapshot, found, suggestions), "first_run": first_run_json(checks)}
         body["ollama_cloud"] = {n: dataclasses.asdict(sw) if sw else None for n, sw in switches.items()}
+        body["backends"] = [dataclasses.asdict(b) for b in backends]
         sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
-        render(snapshot, found, suggestions, sys.stdout)
+        render(snapshot, found, suggestions, sys.stdout, settings.context)
+        if backends:
+            render_backends(backends, sys.stdout)
         for name, switch in switches.items():
             print(f"\nOllama '{name}' cloud: {describe_switch(switch)}")
         print("\n" + render_first_run(checks), file=sys.stdout)

@@ -131,7 +131,30 @@ def summary_text(
         )
         detail = ", ".join(f"{_REFUSAL_NAMES.get(k, k)} {n}" for k, n in kinds.items())
         notes.append(f"refused: {_requests(outcomes['refused'])} ({detail}); no model ran")
-    return "\n".join([head, render_table(headers, body, len(labels)), *[n for n in notes if n]])
+    table = render_table(headers, body, len(labels))
+    return "\n".join([head, table, *[n for n in notes if n], *backends_text(conn, since)])
+
+
+def backends_text(conn: sqlite3.Connection, since: float) -> list[str]:
+    """Local answers per backend (tok/s each), when there is more than one backend or a pool."""
+    figures = reports.backend_figures(conn, since)
+    if len(figures) < 2 and not any(f.pools for f in figures):
+        return []
+    rows = [
+        [
+            f.provider,
+            f.backend or DASH,
+            f.pools or DASH,
+            _count(f.requests),
+            _count(f.output_tokens),
+            f"{f.decode_tps:.1f}" if f.decode_tps else DASH,
+            f"{f.ttft_s:.2f}" if f.ttft_s is not None else DASH,
+            money(f.savings_usd),
+        ]
+        for f in figures
+    ]
+    headers = ["backend", "address", "pool", "answers", "output", "tok/s", "ttft s", "saved $"]
+    return ["", "Local backends", render_table(headers, rows, 3)]
 
 
 _REFUSAL_NAMES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from router_core.errors import UpstreamError
+from router_core.inventory.fit import ModelFit
 from router_core.settings import ContextSettings
 
 
@@ -14,6 +15,15 @@ def planned_context(settings: ContextSettings, model_max: int | None, fit_max: i
     capped by `context.max_context_tokens`. `hybridge opencode` / `claude-code` and doctor
     write the same figure (router_core/clients/model_limits.py)."""
     return min([settings.max_context_tokens, *(v for v in (model_max, fit_max) if v)])
+
+
+def usable_context(settings: ContextSettings, model_max: int | None, fit: ModelFit | None) -> int | None:
+    """The usable context of a model on this machine, the one figure doctor's table, the
+    Models tab, `hybridge setup` and the router all show and use: planned_context for a model
+    that runs here; None when it cannot run here or its KV-cache size is unknown."""
+    if fit is None or not fit.runs_locally or not fit.max_context:
+        return None
+    return planned_context(settings, model_max, fit.max_context)
 
 
 def output_room(max_tokens: int | None, settings: ContextSettings) -> int:
@@ -92,13 +102,24 @@ class TruncationWarning:
         )
 
 
+# An engine can only drop what overflows its context, and no engine runs a model with less
+# than 2,048 tokens of it (Ollama's smallest default num_ctx; Hybridge asks for
+# context.minimum, 8,192 by default). A prompt estimated at or under this was read whole, so
+# a short count there only means the estimate ran high (a chat template's tokens, a
+# tokenizer that packs words tighter): no evidence of truncation. A 5-token prompt never warns.
+TRUNCATION_FLOOR_TOKENS = 2048
+
+
 def check_truncation(
     provider: str, model: str, estimated: int, prompt_eval_count: int | None, num_ctx: int, ratio: float
 ) -> TruncationWarning | None:
-    """A warning when `prompt_eval_count` falls short of `ratio` × the estimate.
+    """A warning when `prompt_eval_count` falls short of `ratio` × the estimate, for a prompt
+    long enough to have overflowed a context (TRUNCATION_FLOOR_TOKENS).
 
     No count (Ollama omits it on some cached answers) is no evidence either way.
     """
+    if estimated <= TRUNCATION_FLOOR_TOKENS:
+        return None
     if not prompt_eval_count or prompt_eval_count >= estimated * ratio:
         return None
     return TruncationWarning(provider, model, estimated, prompt_eval_count, num_ctx)

@@ -121,9 +121,11 @@ def fit_model(
         )
     if kv is None:
         return ModelFit(model.name, verdict, None, weights, None, "context size unknown: no KV-cache figures")
-    # The verdict says where it runs now; the context comes from total memory (stable).
+    # The verdict says where it runs now; the context comes from total memory alone (stable):
+    # GPU room when the model fits the card with nothing else on it, else GPU and RAM. So the
+    # figure moves only when the machine's memory does, never with what is free this minute.
     stable = _stable_room(hardware, budget)
-    usable = stable.gpu if verdict == "gpu" else stable.total
+    usable = stable.gpu if hardware.has_gpu and need <= stable.gpu else stable.total
     limit = min(v for v in (cap, budget.max_context) if v) if (cap or budget.max_context) else None
     context = _context_in(usable, weights, kv, limit, budget.step)
     note = f"{_gib(weights)} weights + {_gib(kv * context)} KV cache in {_gib(usable)} (total less reserves)"

@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from router_core.inventory.context import usable_context
 from router_core.inventory.fit import FitBudget, ModelFit, fit_all
 from router_core.inventory.hardware import HardwareInfo, probe_hardware
 from router_core.inventory.ollama_inventory import OllamaInventory, OllamaStatus
+from router_core.inventory.shown_models import ShownModels
 from router_core.providers.http import TransportFactory, default_transport
-from router_core.settings import Settings, ollama_base_url
+from router_core.settings import ContextSettings, Settings, ollama_base_url
 from router_core.signals import Signal
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,32 @@ class InventorySnapshot:
         found = status.model(model) if status else None
         return self.fits.get(provider, {}).get(found.name) if found else None
 
-    def usable_context(self, provider: str, model: str) -> int | None:
-        """Tokens the model can hold here now: its fit, within its own maximum (None: unknown)."""
-        fit = self.fit(provider, model)
-        if fit is None or not fit.runs_locally:
+    def usable_context(self, provider: str, model: str, context: ContextSettings | None = None) -> int | None:
+        """Tokens the model can hold here (inventory/context.py usable_context; None: unknown).
+        `context`: the [context] settings in force (default: the shipped ones)."""
+        status = self.ollama.get(provider)
+        found = status.model(model) if status else None
+        if found is None:
             return None
-        return fit.max_context
+        return usable_context(context or ContextSettings(), found.max_context, self.fit(provider, model))
+
+
+    @property
+    def ollama_gpu_bytes(self) -> int:
+        """Bytes of loaded models Ollama reports on a GPU now (`/api/ps` size_vram), all servers."""
+        return sum(m.vram_bytes for status in self.ollama.values() if status.up for m in status.loaded)
+
+    def no_gpu_text(self) -> str:
+        """What to say where the probes found no GPU, agreeing with what Ollama reports: a GPU
+        Ollama uses (its own drivers, or another machine) is never called "no GPU"."""
+        why = self.hardware.why_no_gpu()
+        if self.ollama_gpu_bytes:
+            gib = f"{self.ollama_gpu_bytes / 2**30:.1f} GiB"
+            return (
+                f"none that Hybridge can read ({why}), but Ollama reports {gib} of models on a GPU; "
+                "fit verdicts here assume the CPU"
+            )
+        return f"none found ({why}): local models run on the CPU"
 
 
 def fit_budget(settings: Settings) -> FitBudget:
@@ -61,7 +83,9 @@ class Inventory:
         *,
         transport_factory: TransportFactory = default_transport,
         hardware_probe: HardwareProbe | None = None,
+        shown: Mapping[str, ShownModels] | None = None,
     ) -> None:
+        """`shown`: per Ollama provider, the /api/show answers its reader shares with the provider."""
         self.settings = settings
         conf = settings.inventory
         self._probe = hardware_probe or (lambda: probe_hardware(conf.probe_timeout_s))
@@ -71,6 +95,7 @@ class Inventory:
                 transport=transport_factory(),
                 timeout_s=conf.ollama_timeout_s,
                 kv_cache_type=conf.kv_cache_type,
+                shown=(shown or {}).get(name),
             )
             for name, p in settings.providers.items()
             if p.kind == "ollama"
@@ -119,7 +144,7 @@ class Inventory:
         if self.snapshot is None or not ref:
             return None
         provider, _, model = ref.partition("/")
-        return self.snapshot.usable_context(provider, model)
+        return self.snapshot.usable_context(provider, model, self.settings.context)
 
     async def run_periodic(self) -> None:
         """Refresh every `inventory.refresh_s` until cancelled; a failed round is logged, not fatal."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from router_core.inventory.shown_models import ShownModels
 from router_core.providers.http import make_client
 
 # Bytes per cached key/value element for Ollama's OLLAMA_KV_CACHE_TYPE (q8_0/q4_0: 32-value blocks).
@@ -215,6 +216,7 @@ class OllamaInventory:
         timeout_s: float = 5.0,
         kv_cache_type: str = "f16",
         show_concurrency: int = 4,
+        shown: ShownModels | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
@@ -223,6 +225,8 @@ class OllamaInventory:
             self.base_url, connect_timeout_s=min(timeout_s, 2.0), read_timeout_s=timeout_s, transport=transport
         )
         self._shown: dict[tuple[str, str], ModelDetails] = {}
+        # The raw answers this server's provider shares (whichever reads first).
+        self._shown_answers = shown if shown is not None else ShownModels()
         self._show_slots = asyncio.Semaphore(show_concurrency)
         self.status: OllamaStatus | None = None
 
@@ -249,15 +253,18 @@ class OllamaInventory:
     async def _details(self, model: OllamaModel) -> ModelDetails | None:
         key = (model.name, model.digest)
         if key not in self._shown:
-            async with self._show_slots:
-                try:
-                    response = await self._client.post("/api/show", json={"model": model.name})
-                    response.raise_for_status()
-                    body = response.json()
-                except (httpx.HTTPError, ValueError):
+            body = self._shown_answers.get(model.name, model.digest or None)
+            if body is None:
+                async with self._show_slots:
+                    try:
+                        response = await self._client.post("/api/show", json={"model": model.name})
+                        response.raise_for_status()
+                        body = response.json()
+                    except (httpx.HTTPError, ValueError):
+                        return None
+                if not isinstance(body, dict):
                     return None
-            if not isinstance(body, dict):
-                return None
+                self._shown_answers.put(model.name, body, model.digest or None)
             self._shown[key] = parse_show(body, self._bytes_per_element)
         return self._shown[key]
 

@@ -52,15 +52,27 @@ class LedgerEntry:
         return self.record.route == "cloud"
 
 
+# A decode rate is shown only for answers long enough to measure one. Below 16 tokens an
+# engine's own figure is dominated by its first-token and scheduling overheads; a rate from
+# our clock also needs 0.25 s of decoding, because a cloud answer arrives in network-sized
+# bursts (dozens of tokens per read) and a sub-second window then reads as thousands of
+# tokens/sec. A non-streamed answer arrives whole: our clock cannot time its decoding at all.
+MIN_RATE_TOKENS = 16
+MIN_RATE_SECONDS = 0.25
+
+
 def decode_rate(record: RequestRecord) -> float | None:
-    """Decode tokens/sec: the engine's own figure, else output over the time after the first token."""
+    """Decode tokens/sec: the engine's own figure, else output over the time after the first
+    token of a stream; None for an answer too short to measure (MIN_RATE_TOKENS, MIN_RATE_SECONDS)."""
+    if record.usage.output_tokens < MIN_RATE_TOKENS:
+        return None
     if record.usage.decode_tokens_per_second:
         return record.usage.decode_tokens_per_second
-    if record.ttft_s is None or record.usage.output_tokens < 2:
+    if record.ttft_s is None or not record.streamed:
         return None
     decode_s = record.duration_s - record.ttft_s
     # The first token arrives at TTFT; the rest are decoded after it.
-    return (record.usage.output_tokens - 1) / decode_s if decode_s > 0 else None
+    return (record.usage.output_tokens - 1) / decode_s if decode_s >= MIN_RATE_SECONDS else None
 
 
 def price_record(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from router_core.addresses import is_loopback_host
 from router_core.events import RouterEvents
 from router_core.ledger import store
 from router_core.ledger.baseline import BaselineCache
@@ -302,6 +303,8 @@ class Ledger:
     def _energy(self, record: RequestRecord) -> float | None:
         if record.route != "local" or not self.meter.measured:
             return None
+        if record.backend and not is_loopback_host(record.backend.rpartition(":")[0].strip("[]")):
+            return None  # a LAN backend (routing.pools) drew its own power, not this machine's GPU
         start, end = record.started_at, record.started_at + record.duration_s
         others = [(a, b) for rid, a, b in self.live.local_stream_intervals() if rid != record.request_id]
         others += [iv for iv in self._recent_local if iv[1] > start]

@@ -83,12 +83,55 @@ def baseline_models(conn: sqlite3.Connection, since: float) -> list[tuple[str, b
     return [(str(r[0]), bool(r[1])) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class BackendFigures:
+    """Local answers served by one backend (a provider at an address), for tok/s per backend."""
+
+    provider: str
+    backend: str  # host:port
+    pools: str  # the pools it served from, comma-separated ("" none)
+    requests: int
+    output_tokens: int
+    decode_tps: float | None  # output tokens over decode time, across its answers
+    ttft_s: float | None  # mean time to first token
+    savings_usd: float
+
+
+def backend_figures(conn: sqlite3.Connection, since: float) -> list[BackendFigures]:
+    """Each local backend's answers since `since` (outcome ok), busiest first."""
+    rows = conn.execute(
+        """
+        SELECT provider, backend, group_concat(DISTINCT NULLIF(pool, '')) AS pools, COUNT(*) AS requests,
+            COALESCE(SUM(output_tokens), 0) AS output_tokens,
+            SUM(CASE WHEN decode_tps > 0 THEN output_tokens END) AS timed_tokens,
+            SUM(CASE WHEN decode_tps > 0 THEN output_tokens / decode_tps END) AS decode_s,
+            AVG(ttft_s) AS ttft_s, COALESCE(SUM(savings_usd), 0.0) AS savings_usd
+        FROM requests WHERE route = 'local' AND outcome = 'ok' AND started_at >= ?
+        GROUP BY provider, backend ORDER BY requests DESC, provider
+        """,
+        (since,),
+    ).fetchall()
+    return [
+        BackendFigures(
+            provider=r["provider"],
+            backend=r["backend"],
+            pools=r["pools"] or "",
+            requests=r["requests"],
+            output_tokens=r["output_tokens"],
+            decode_tps=r["timed_tokens"] / r["decode_s"] if r["decode_s"] else None,
+            ttft_s=r["ttft_s"],
+            savings_usd=r["savings_usd"],
+        )
+        for r in rows
+    ]
+
+
 REQUEST_COLUMNS = (
     "started_at", "client", "session", "api", "requested_model", "route", "reason", "provider", "model", "streamed",
     "outcome", "error_kind", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "ttft_s", "duration_s", "decode_tps", "cost_usd", "price_key", "baseline_model",
     "baseline_cost_usd", "energy_wh", "energy_cost_usd", "savings_usd", "price_note", "baseline_input_tokens",
-    "baseline_cache_read_tokens", "baseline_cache_write_tokens", "energy_estimated",
+    "baseline_cache_read_tokens", "baseline_cache_write_tokens", "energy_estimated", "pool", "backend", "error",
 )  # fmt: skip
 
 

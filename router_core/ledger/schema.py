@@ -82,6 +82,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE requests ADD COLUMN energy_estimated INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX requests_outcome ON requests(outcome, started_at)",
     ),
+    # 3: the error message of a failed or refused request (as its client was told, redacted),
+    # for the dashboard's tooltips and `stats --csv`.
+    ("ALTER TABLE requests ADD COLUMN error TEXT",),
+    # 4: backend pools (routing.pools): the pool a request was served from and the local
+    # engine (`host:port`) that served it, so speed and savings can be read per backend.
+    (
+        "ALTER TABLE requests ADD COLUMN pool TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE requests ADD COLUMN backend TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,8 +17,9 @@ INSERT OR IGNORE INTO requests (
     streamed, outcome, error_kind, fallbacks, input_tokens, output_tokens, cache_read_tokens,
     cache_write_tokens, reasoning_tokens, ttft_s, duration_s, decode_tps, cost_usd, price_key,
     baseline_model, baseline_cost_usd, energy_wh, energy_cost_usd, savings_usd,
-    price_note, baseline_input_tokens, baseline_cache_read_tokens, baseline_cache_write_tokens, energy_estimated
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    price_note, baseline_input_tokens, baseline_cache_read_tokens, baseline_cache_write_tokens, energy_estimated,
+    pool, backend, error
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -32,7 +33,7 @@ def _row(entry: LedgerEntry) -> tuple[object, ...]:
         r.ttft_s, r.duration_s, entry.decode_tps, c.cost_usd, c.price_key, c.baseline_model,
         c.baseline_cost_usd, c.energy_wh, c.energy_cost_usd, c.savings_usd,
         c.price_note, b.input_tokens if b else None, b.cache_read_tokens if b else None,
-        b.cache_write_tokens if b else None, int(c.energy_estimated),
+        b.cache_write_tokens if b else None, int(c.energy_estimated), r.pool, r.backend, r.error or None,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from router_core.errors import EscalationRefused, Forbidden
 from router_core.privacy.ollama_cloud import is_cloud_model_name, model_key
 from router_core.routing.plan import Candidate, RoutePlan
+from router_core.routing.rules import rules_for
 from router_core.routing.state import RoutingState
 from router_core.settings import Settings
 
@@ -25,8 +26,20 @@ OLLAMA_CLOUD_REASON = "Ollama cloud model (runs on ollama.com)"
 def ollama_fact(provider: str, model: str, settings: Settings, state: RoutingState) -> bool | None:
     """True: an Ollama cloud model; False: runs here; None: an Ollama model nobody could ask about.
 
-    Not an Ollama provider: False.
+    Not an Ollama provider: False. A pool member (routing.pools) stands for its pool, whose
+    backends are chosen at run time: it runs here when any member does (the egress guard
+    still refuses a cloud model on the way out), and is cloud only when every member is.
     """
+    members = rules_for(settings).pool_members.get(f"{provider}/{model}") if settings.routing.pools else None
+    if members:
+        facts = [_member_fact(*ref.partition("/")[::2], settings, state) for ref in members]
+        if False in facts:
+            return False
+        return True if all(facts) else None
+    return _member_fact(provider, model, settings, state)
+
+
+def _member_fact(provider: str, model: str, settings: Settings, state: RoutingState) -> bool | None:
     conf = settings.providers.get(provider)
     if conf is None or conf.kind != "ollama":
         return False

@@ -30,6 +30,7 @@ from router_core.inventory.context import (
 )
 from router_core.inventory.ollama_inventory import ModelDetails, OllamaStatus, parse_show
 from router_core.inventory.prompt_tokens import SessionTokens, session_key
+from router_core.inventory.shown_models import ShownModels, full_name
 from router_core.privacy.ollama_cloud import cloud_models_in_tags
 from router_core.providers import wire
 from router_core.providers.http import make_client, status_error, transport_error
@@ -56,11 +57,6 @@ def version_tuple(version: str | None) -> tuple[int, ...] | None:
             return None
         parts.append(int(piece))
     return tuple(parts) if parts else None
-
-
-def full_name(model: str) -> str:
-    """Ollama reads a name without a tag as `:latest`."""
-    return model if ":" in model.rpartition("/")[2] else f"{model}:latest"
 
 
 def takes_think_levels(model: str, details: ModelDetails | None) -> bool:
@@ -111,6 +107,7 @@ class OllamaProvider:
         transport: httpx.AsyncBaseTransport,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 300.0,
+        shown: ShownModels | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -124,6 +121,8 @@ class OllamaProvider:
         self._read_timeout_s = read_timeout_s
         # /api/show per model (full name), read once: from the inventory, or here on first use.
         self._shown: dict[str, ModelDetails | None] = {}
+        # The answers this server's inventory reader shares (whichever reads first).
+        self._shown_answers = shown if shown is not None else ShownModels()
         # What fits beside the weights (from total memory: stable), set by the inventory.
         self.fit_context: dict[str, int] = {}
         # num_ctx of each model's loaded runner (from /api/ps, then what this provider sent).
@@ -178,7 +177,7 @@ class OllamaProvider:
         key = full_name(model)
         if key not in self._shown:
             try:
-                answer = await self._get_json("POST", "/api/show", {"model": model})
+                answer = self._shown_answers.get(model) or await self._get_json("POST", "/api/show", {"model": model})
             except UpstreamError as exc:
                 if exc.upstream_status == 404 or exc.status == 404:
                     raise UpstreamError(
@@ -192,6 +191,7 @@ class OllamaProvider:
                 self._shown[key] = parse_show(answer)
             except (ValueError, TypeError, AttributeError):
                 raise UpstreamInvalid(self.name, "the /api/show answer: bad model_info") from None
+            self._shown_answers.put(model, answer)
         return self._shown[key]
 
     async def model_max_context(self, model: str) -> int | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from router_core.inventory.shown_models import ShownModels
 from router_core.keys import KeySource
 from router_core.presets import preset_env
 from router_core.providers.anthropic import AnthropicProvider
@@ -12,7 +15,12 @@ from router_core.providers.openai_compat import OpenAICompatProvider
 from router_core.settings import Settings, ollama_base_url
 
 
-def build_providers(settings: Settings, transport_factory: TransportFactory = default_transport) -> dict[str, Provider]:
+def build_providers(
+    settings: Settings,
+    transport_factory: TransportFactory = default_transport,
+    shown: Mapping[str, ShownModels] | None = None,
+) -> dict[str, Provider]:
+    """`shown`: per Ollama provider, the /api/show answers it shares with its inventory reader."""
     providers: dict[str, Provider] = {}
     for name, conf in settings.providers.items():
         timeouts = {"connect_timeout_s": conf.connect_timeout_s, "read_timeout_s": conf.read_timeout_s}
@@ -22,6 +30,7 @@ def build_providers(settings: Settings, transport_factory: TransportFactory = de
                 ollama_base_url(conf.base_url),
                 context=settings.context,
                 transport=transport_factory(),
+                shown=(shown or {}).get(name),
                 **timeouts,
             )
         elif conf.kind in ("openai-local", "openai"):

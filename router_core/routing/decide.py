@@ -18,10 +18,11 @@ The first candidate comes from the first rule that applies:
 
 Then the fallback chain (local entries only for 1-2). A review is never served by the
 model that wrote the code it reviews, whichever rule chose it (3 aside). State narrows the
-plan last: privacy mode and a spent budget drop cloud candidates, and models in cooldown
-move to the back. In "refuse" mode (privacy or budget) only flagged work (a cloud model
-asked for, cloud/heavy/ui tags, reviews) is refused; an ordinary turn that would escalate
-for its size alone is kept local.
+plan last: privacy mode and a spent budget drop cloud candidates, work escalated to a
+cloud provider with no API key stays local (unless the request asked for the cloud itself),
+and models in cooldown move to the back. In "refuse" mode (privacy or budget) only flagged
+work (a cloud model asked for, cloud/heavy/ui tags, reviews) is refused; an ordinary turn
+that would escalate for its size alone is kept local.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from router_core.types import ChatRequest
 REVIEW_TAG = "review"
 # Rules that escalate an ordinary (unflagged) request: for its size alone.
 UNFLAGGED_RULES = frozenset({"long-context"})
+# Rules under which the request itself asked for the cloud (model `cloud`, `#cloud`, a named
+# model): without a key it fails naming the fix instead of quietly running locally.
+ASKED_FOR_CLOUD_RULES = frozenset({"named", "cloud"})
 NO_CLOUD = "no cloud model configured, so local"
 _DEFAULT_STATE = RoutingState()
 # The body-size ceiling decides alone only below this share of the limit (images by URL
@@ -110,7 +114,7 @@ def _allowed(ref: str, rules: RoutingRules, state: RoutingState) -> bool:
 
 
 def _reviewer(writer: str, rules: RoutingRules, state: RoutingState) -> str | None:
-    return next((r for r in rules.review_pool if r != writer and _allowed(r, rules, state)), None)
+    return next((r for r in rules.review_pool if not rules.same(r, writer) and _allowed(r, rules, state)), None)
 
 
 def _choose(
@@ -174,19 +178,19 @@ def _apply_review(
     if REVIEW_TAG not in c.tags or not rules.review_alternate or choice.named or choice.rule == "review":
         return choice
     writer, _ = _writer(request, rules, state)
-    if choice.ref != writer:
+    if not rules.same(choice.ref, writer):
         return choice
     pool = rules.review_pool
     if choice.local_only:
         pool = tuple(r for r in pool if rules.is_local(r))
-    reviewer = next((r for r in pool if r != writer and _allowed(r, rules, state)), None)
+    reviewer = next((r for r in pool if not rules.same(r, writer) and _allowed(r, rules, state)), None)
     if reviewer is None:
         return choice
     return _Choice(reviewer, choice.rule, f"{choice.reason}; review: {writer} wrote the code", choice.local_only)
 
 
 def _held_back(choice: _Choice, rules: RoutingRules, state: RoutingState) -> tuple[str, str] | None:
-    """(cause, reason) when privacy or the budget keeps this cloud choice from running."""
+    """(cause, reason) when privacy, the budget or a missing key keeps this cloud choice from running."""
     if rules.is_local(choice.ref):
         return None
     if state.privacy:
@@ -205,6 +209,10 @@ def _held_back(choice: _Choice, rules: RoutingRules, state: RoutingState) -> tup
                 cause="budget",
             )
         return "budget", f"kept local (cloud budget reached): {choice.reason}"
+    provider = choice.ref.partition("/")[0]
+    fix = state.keyless.get(provider)
+    if fix is not None and choice.rule not in ASKED_FOR_CLOUD_RULES:
+        return "key", f"kept local ({provider} has no API key; {fix}): {choice.reason}"
     return None
 
 
@@ -262,9 +270,11 @@ def decide(request: ChatRequest, settings: Settings, state: RoutingState = _DEFA
     choice = _apply_review(choice, request, c, rules, state)
 
     held = _held_back(choice, rules, state)
-    kept_by = ""
+    kept_by = keyless = ""
     if held:
         kept_by, reason = held
+        if kept_by == "key":
+            keyless = choice.ref.partition("/")[0]
         choice = _Choice(rules.local_model, choice.rule, reason, local_only=True)
 
     no_cloud = choice.local_only or state.privacy or state.budget_exhausted
@@ -291,4 +301,5 @@ def decide(request: ChatRequest, settings: Settings, state: RoutingState = _DEFA
         prompt_tokens=prompt,
         kept_local=kept_by == "privacy",
         budget_kept_local=kept_by == "budget",
+        key_kept_local=keyless,
     )

@@ -45,6 +45,7 @@ def explain(
         "budget_exhausted": state.budget_exhausted,
         "budget_action": state.budget_action,
         "cooling": sorted(state.cooling),
+        "keyless": sorted(state.keyless),
         "session": request.session_id,
         "session_writer": state.recent_writer.get(request.session_id or "", None),
     }
@@ -77,6 +78,7 @@ def explain(
         "markers_stripped": list(plan.markers),
         "kept_local": plan.kept_local,
         "budget_kept_local": plan.budget_kept_local,
+        "key_kept_local": plan.key_kept_local,
         **sizes,
         "state": context,
     }
@@ -100,6 +102,8 @@ def render_text(data: Explanation) -> str:
             lines.append("privacy      flagged work kept local (x-hybridge-privacy: kept-local)")
         if data["budget_kept_local"]:
             lines.append("budget       cloud budget spent: flagged work kept local")
+        if data.get("key_kept_local"):
+            lines.append(f"keys         {data['key_kept_local']} has no API key: the work was kept local")
     sources = data.get("tag_sources", {})
     for i, tag in enumerate(data["tags"]):
         label = "tags" if i == 0 else ""
@@ -125,4 +129,10 @@ def render_text(data: Explanation) -> str:
     for i, cand in enumerate(data.get("candidates", []), 1):
         label = "plan" if i == 1 else ""
         lines.append(f"{label:12} {i}. {cand['route']:5} {cand['model']}  - {cand['reason']}")
+    for pool in data.get("backends", []):
+        lines.append(f"{'pool':12} {pool['pool']} serves {pool['candidate']}; its backends, as chosen now:")
+        for i, backend in enumerate(pool["order"], 1):
+            lines.append(f"{'':12}   {i}. {backend['backend']}  - {backend['why']}")
+        for skipped in pool["skipped"]:
+            lines.append(f"{'':12}   skipped {skipped['backend']}  - {skipped['why']}")
     return "\n".join(lines) + "\n"

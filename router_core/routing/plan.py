@@ -14,6 +14,8 @@ class Candidate:
     model: str
     route: Route
     reason: str
+    # The pool (routing.pools) this backend was chosen from at run time; "" when none.
+    pool: str = ""
 
     @property
     def id(self) -> str:
@@ -44,6 +46,9 @@ class RoutePlan:
     kept_local: bool = False
     # The cloud budget is spent and kept flagged work local.
     budget_kept_local: bool = False
+    # The cloud provider this work would have gone to has no API key, so it stayed local
+    # ("" when not): the reason names the provider and the fix.
+    key_kept_local: str = ""
 
     @property
     def reason(self) -> str:

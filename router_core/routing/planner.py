@@ -11,6 +11,7 @@ from __future__ import annotations
 from router_core.privacy.plans import label_ollama_cloud, restrict_plan
 from router_core.routing.decide import decide
 from router_core.routing.plan import RoutePlan
+from router_core.routing.rules import rules_for
 from router_core.routing.state import RoutingState
 from router_core.settings import Settings
 from router_core.types import ChatRequest
@@ -32,4 +33,8 @@ def ollama_refs(plan: RoutePlan, settings: Settings) -> list[tuple[str, str]]:
     provider, _, model = settings.routing.local_model.partition("/")
     if model:
         refs.append((provider, model))
+    if settings.routing.pools:
+        # A pool member may be served by any member: each is asked about.
+        members = rules_for(settings).pool_members
+        refs += [(m.partition("/")[0], m.partition("/")[2]) for p, n in list(refs) for m in members.get(f"{p}/{n}", ())]
     return refs

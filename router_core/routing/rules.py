@@ -48,11 +48,19 @@ class RoutingRules:
     local_providers: frozenset[str]
     # (id, candidate) for each fallback-chain entry: the same every time, so made once.
     fallback_candidates: tuple[tuple[str, Candidate], ...]
+    # Pool member -> the pool's first member: one model, whichever backend serves it.
+    pool_canonical: dict[str, str] = field(default_factory=dict, compare=False)
+    # Pool member -> every member of its pool (routing.pools).
+    pool_members: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     # Candidates by (model, reason) as decided before: most reasons repeat ("local default").
     made: dict[tuple[str, str], Candidate] = field(default_factory=dict, compare=False)
 
     def is_local(self, ref: str) -> bool:
         return ref.partition("/")[0] in self.local_providers
+
+    def same(self, a: str, b: str) -> bool:
+        """`a` and `b` are the same model (equal, or members of one pool)."""
+        return a == b or (bool(self.pool_canonical) and self.pool_canonical.get(a, a) == self.pool_canonical.get(b, b))
 
     def candidate(self, ref: str, reason: str) -> Candidate:
         key = (ref, reason)
@@ -109,6 +117,8 @@ def compile_rules(settings: Settings) -> RoutingRules:
             (f"{p}/{m}", Candidate(p, m, "local" if p in local_providers else "cloud", FALLBACK_REASON))
             for p, _, m in (ref.partition("/") for ref in chain)
         ),
+        pool_canonical={ref: members[0] for members in r.pools.values() for ref in members},
+        pool_members={ref: tuple(members) for members in r.pools.values() for ref in members},
     )
 
 

@@ -16,6 +16,7 @@ EscalationAction = Literal["keep-local", "refuse"]
 
 _NO_WRITERS: Mapping[str, str] = MappingProxyType({})
 _NO_FACTS: Mapping[str, bool] = MappingProxyType({})
+_NO_KEYLESS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +38,7 @@ class RoutingState:
     capabilities: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     # `<provider>/<model:tag>` -> whether Ollama says it is a cloud model (privacy/ollama_models.py).
     ollama_remote: Mapping[str, bool] = field(default_factory=lambda: _NO_FACTS, hash=False)
+    # Cloud providers with no API key now -> the command that gives them one. Work Hybridge
+    # would escalate there on its own stays local; a request that asks for the cloud itself
+    # (model `cloud`, `#cloud`, a named cloud model) still goes, and fails naming the fix.
+    keyless: Mapping[str, str] = field(default_factory=lambda: _NO_KEYLESS, hash=False)

@@ -20,6 +20,7 @@ from router_core.errors import HybridgeError
 from router_core.runtime import Runtime
 from router_core.server import (
     anthropic_api,
+    backends_api,
     explain_api,
     local_api,
     ollama_api,
@@ -40,12 +41,14 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES = (
     openai_api,
     anthropic_api,
+    backends_api,
     responses_api,
     ollama_api,
     local_api,
     privacy_api,
     stats_api,
     explain_api,
+    backends_api,
     openapi_api,
 )
 

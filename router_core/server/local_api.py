@@ -73,7 +73,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             return out
         except HybridgeError as exc:
             if call is not None:
-                call.record(Usage(), ok=False, streamed=False, error_kind=exc.kind)
+                call.record(Usage(), ok=False, streamed=False, error_kind=exc.kind, error=exc.message)
             return fail(exc, request_id)
         except orjson.JSONDecodeError:
             return fail(HybridgeError("the local backend sent invalid JSON", status=502), request_id)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any, Literal, Protocol
 
@@ -28,6 +28,7 @@ from router_core.errors import HybridgeError, UpstreamError
 from router_core.executor import PlanFailed
 from router_core.inflight import InFlightRequest
 from router_core.records import LiveStream, Outcome, RequestRecord
+from router_core.redact import redact
 from router_core.routing.plan import Candidate, RoutePlan
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_body, openai_error_response
@@ -60,6 +61,8 @@ def route_headers(
     elif plan is not None and plan.candidates:
         first = plan.candidates[0]
         headers += [(b"x-hybridge-route", _ascii(first.route)), (b"x-hybridge-reason", _ascii(first.reason))]
+    if candidate is not None and candidate.pool:
+        headers.append((b"x-hybridge-pool", _ascii(candidate.pool)))
     if fallbacks:
         headers.append((b"x-hybridge-fallbacks", _ascii("; ".join(fallbacks))))
     if plan is not None and plan.kept_local:
@@ -171,11 +174,14 @@ class RoutedChat:
         self.chunks = 0
         self.outcome: Outcome = "ok"
         self.error_kind: str | None = None
+        self.error = ""
         self.response_started = False
         # The last byte went out: a disconnect after it is the connection closing, not a cancel.
         self.response_done = False
         self.tracked: InFlightRequest | None = None
         self.live: LiveStream | None = None
+        # Ends a pooled backend's in-flight count once the stream is over (executor.OpenStream).
+        self.release: Callable[[], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Plain asyncio rather than an anyio task group: anyio formats the task's repr on
@@ -254,6 +260,7 @@ class RoutedChat:
     async def _fail(self, exc: HybridgeError, send: Send) -> None:
         self.outcome = "error"
         self.error_kind = exc.kind
+        self.error = redact(exc.message)
         if isinstance(exc, PlanFailed):
             self.candidate = exc.candidate
             self.fallbacks = exc.fallbacks
@@ -288,7 +295,7 @@ class RoutedChat:
     async def _stream(self, send: Send) -> None:
         # An OpenAI client: an OpenAI-compatible upstream's bytes pass straight through.
         opened = await self.runtime.executor.open_stream(self.plan, self.request, raw=self.encoder.api == "openai")
-        self.candidate, self.fallbacks = opened.candidate, opened.fallbacks
+        self.candidate, self.fallbacks, self.release = opened.candidate, opened.fallbacks, opened.release
         if self.tracked is not None:
             self.tracked.route = self.candidate.route
         # NDJSON for Ollama's API (its encoder says so), server-sent events for the others.
@@ -374,6 +381,8 @@ class RoutedChat:
         await send({"type": "http.response.body", "body": b"".join(out), "more_body": False})
 
     def _finish(self) -> None:
+        if self.release is not None:
+            self.release()
         if self.outcome in ("cancelled", "interrupted") and self.usage.output_tokens == 0:
             # Partial usage: each streamed chunk carries about one token.
             self.usage = Usage(output_tokens=self.chunks)
@@ -397,6 +406,9 @@ class RoutedChat:
             error_kind=self.error_kind,
             tags=self.request.tags,
             fallbacks=tuple(self.fallbacks),
+            error=self.error,
+            pool=candidate.pool if candidate else "",
+            backend=self.runtime.backend_addresses.get(candidate.provider, "") if candidate else "",
             messages=self.request.messages,
             tools=self.request.tools,
         )

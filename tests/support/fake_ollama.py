@@ -123,6 +123,8 @@ class FakeModel:
     think_levels: bool = False
     # Generated pieces the thinking parser labels as thinking when thinking is on.
     thinking_tokens: int = 8
+    # Bumped by a test to stand for a new pull of the same name (a new digest).
+    revision: int = 0
 
     def details(self) -> dict[str, Any]:
         return {
@@ -134,7 +136,9 @@ class FakeModel:
         return self.remote_model or self.name.rsplit("-cloud", 1)[0]
 
     def digest(self) -> str:
-        return (self.name.encode().hex() * 8)[:64]
+        # A model pulled anew has a new manifest digest (`ollama pull` replaces the manifest).
+        seed = self.name if not self.revision else f"{self.name}#{self.revision}"
+        return (seed.encode().hex() * 8)[:64]
 
 
 def _now() -> str:

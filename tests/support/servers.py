@@ -23,18 +23,21 @@ def free_port() -> int:
 
 
 class ThreadedServer:
-    """uvicorn serving `app` on 127.0.0.1:<free port> in a thread with its own loop."""
+    """uvicorn serving `app` on 127.0.0.1:<free port> in a thread with its own loop.
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    `host`: another address of this machine to listen on (a stand-in for a LAN backend)."""
+
+    def __init__(self, app: Any, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+        self.host = host
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off",
                                 access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> ThreadedServer:
         self.thread.start()
