@@ -27,6 +27,7 @@ from router_core.globs import check_glob
 from router_core.presets import PRESETS
 from router_core.tags import is_tag
 from router_core.toml_edit import TomlEditError, edit_toml
+from router_core.types import EscalationAction
 
 APP_NAME = "hybridge"
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
@@ -316,14 +317,14 @@ class BudgetSettings(_Section):
     warn_at: float = Field(default=0.8, gt=0, le=1)
     # At the cap: "keep-local" drops cloud candidates (work stays local, reason "budget");
     # "refuse" refuses requests that would go to the cloud.
-    action: Literal["keep-local", "refuse"] = "keep-local"
+    action: EscalationAction = "keep-local"
 
 
 class PrivacySettings(_Section):
     # Privacy mode: nothing leaves this machine (see router_core/privacy/).
     enabled: bool = False
     # Flagged (cloud-bound) work in privacy mode: "keep-local" serves it locally, "refuse" refuses it.
-    escalation: Literal["keep-local", "refuse"] = "keep-local"
+    escalation: EscalationAction = "keep-local"
     # LAN backends allowed in privacy mode: addresses, CIDR networks or exact host names.
     trusted_hosts: tuple[str, ...] = ()
 

@@ -11,13 +11,15 @@ docs.claude.com/en/api/errors: HTTP errors map through http.status_error (529 is
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
 import orjson
 
 from router_core.errors import UpstreamError, UpstreamInvalid
+from router_core.inventory.context import TruncationWarning
+from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.keys import KeySource
 from router_core.providers import wire
 from router_core.providers.anthropic_translate import (
@@ -195,6 +197,12 @@ class AnthropicProvider:
         if event.get("type") == "error":
             return event  # mapped by its error.type (stream_error), whatever else it holds
         return wire.check(self.name, wire.AnthropicEvent, event, "a stream event")
+
+    def use_inventory(self, status: OllamaStatus | None, fits: Mapping[str, int]) -> None:
+        pass  # a cloud: nothing on this machine to size
+
+    def watch_truncation(self, listener: Callable[[TruncationWarning], object]) -> None:
+        pass  # Anthropic refuses a prompt over its window (context_overflow), never cuts it
 
     async def aclose(self) -> None:
         await self._client.aclose()

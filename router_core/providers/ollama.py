@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +135,13 @@ class OllamaProvider:
         self.truncation_warnings = 0
         self.on_truncation: Callable[[TruncationWarning], object] | None = None
 
-    def use_inventory(self, status: OllamaStatus | None, fits: dict[str, int]) -> None:
+    async def count_tokens(self, request: ChatRequest, model: str) -> int | None:
+        return None  # Ollama has no counting endpoint: callers estimate
+
+    def watch_truncation(self, listener: Callable[[TruncationWarning], object]) -> None:
+        self.on_truncation = listener
+
+    def use_inventory(self, status: OllamaStatus | None, fits: Mapping[str, int]) -> None:
         """Take what the inventory read (so /api/show is read once per model) and the fits."""
         self.fit_context = {full_name(k): v for k, v in fits.items()}
         if status is None or not status.up:

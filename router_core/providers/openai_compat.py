@@ -7,13 +7,15 @@ upstream's and usage asked for; chunks come back as they arrive.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
 import orjson
 
 from router_core.errors import UpstreamError
+from router_core.inventory.context import TruncationWarning
+from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.keys import KeySource
 from router_core.providers import wire
 from router_core.providers.http import make_client, status_error, transport_error
@@ -360,6 +362,15 @@ class OpenAICompatProvider:
         if "error" in chunk:
             raise UpstreamError(f"{self.name}: {wire.error_message(chunk['error'])}", kind="server", provider=self.name)
         return wire.check(self.name, wire.OpenAIChunk, chunk, "a chat.completion.chunk event")
+
+    async def count_tokens(self, request: ChatRequest, model: str) -> int | None:
+        return None  # OpenAI's API has no counting endpoint: callers estimate
+
+    def use_inventory(self, status: OllamaStatus | None, fits: Mapping[str, int]) -> None:
+        pass  # its server's context is its own setting (llama-server -c): nothing to size here
+
+    def watch_truncation(self, listener: Callable[[TruncationWarning], object]) -> None:
+        pass  # OpenAI-compatible servers refuse a prompt over the window (context_overflow)
 
     async def aclose(self) -> None:
         await self._client.aclose()

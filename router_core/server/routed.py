@@ -30,9 +30,9 @@ from router_core.inflight import InFlightRequest
 from router_core.records import LiveStream, Outcome, RequestRecord
 from router_core.redact import redact
 from router_core.routing.plan import Candidate, RoutePlan
-from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_body, openai_error_response
 from router_core.server.ready import Thrown, step
+from router_core.server.services import ChatServices
 from router_core.types import JSON, ChatRequest, Completion, Usage
 
 SSE_HEADERS = [
@@ -152,7 +152,7 @@ class RoutedChat:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: ChatServices,
         plan: RoutePlan,
         request: ChatRequest,
         request_id: str,
