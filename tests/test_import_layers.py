@@ -141,6 +141,7 @@ LEAVES = {
     "router_core.globs",
     "router_core.addresses",
     "router_core.toml_edit",
+    "router_core.sse",
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from router_core import sse
 from router_core.errors import UpstreamError, UpstreamInvalid
 from router_core.inventory.context import TruncationWarning
 from router_core.inventory.ollama_inventory import OllamaStatus
@@ -175,16 +176,20 @@ class AnthropicProvider:
             ) as response:
                 if response.status_code >= 300:  # a redirect is never followed: an error too
                     raise self._status_error(response.status_code, await response.aread(), response.headers)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue  # `event:` names repeat the data's `type`; blank lines end events
-                    event = self._event(line[5:].strip())
-                    if event.get("type") == "error":
-                        raise stream_error(self.name, event)
-                    for chunk in translator.translate(event):
-                        yield chunk
-                    if event.get("type") == "message_stop":
-                        stopped = True
+                async for lines in sse.lines(response.aiter_bytes()):
+                    for line in lines:
+                        payload = sse.data_payload(line)
+                        if payload is None:
+                            continue  # `event:` names repeat the data's `type`; blank lines end events
+                        event = self._event(payload)
+                        if event.get("type") == "error":
+                            raise stream_error(self.name, event)
+                        for chunk in translator.translate(event):
+                            yield chunk
+                        if event.get("type") == "message_stop":
+                            stopped = True
+                            break
+                    if stopped:
                         break
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from None
@@ -192,7 +197,7 @@ class AnthropicProvider:
             raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         yield translator.usage
 
-    def _event(self, payload: str) -> Any:
+    def _event(self, payload: bytes) -> Any:
         event = wire.decode_object(self.name, payload, "a stream event")
         if event.get("type") == "error":
             return event  # mapped by its error.type (stream_error), whatever else it holds

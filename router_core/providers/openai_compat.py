@@ -7,12 +7,13 @@ upstream's and usage asked for; chunks come back as they arrive.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import httpx
 import orjson
 
+from router_core import sse
 from router_core.errors import UpstreamError
 from router_core.inventory.context import TruncationWarning
 from router_core.inventory.ollama_inventory import OllamaStatus
@@ -60,7 +61,6 @@ RawStream = AsyncGenerator[RawPart, None]
 # A JSON `"model": "..."` member. Text inside a string value has its quotes escaped (\"),
 # so this matches keys only.
 _MODEL_MEMBER = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
-_DONE_LINE = b"data: [DONE]"
 
 
 def _null_usages(data: bytes) -> int:
@@ -79,21 +79,6 @@ def _done_end(data: bytes) -> int:
             return min(line_end + 1, len(data))
         start = at + 6
     return -1
-
-
-async def sse_lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    """An event stream's lines, split as bytes: a batch for each piece the socket delivered
-    (often several events at once), so a fast upstream costs one step per read, not per line.
-    The last line counts even without a line break after it."""
-    rest = b""
-    async for piece in pieces:
-        if b"\r" in piece:
-            piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, rest = (rest + piece).split(b"\n")
-        if lines:
-            yield lines
-    if rest:
-        yield [rest]
 
 
 class OpenAICompatProvider:
@@ -211,7 +196,7 @@ class OpenAICompatProvider:
                 if response.status_code >= 300:  # a redirect is never followed: an error too
                     raise self._status_error(response.status_code, await response.aread(), response.headers)
                 done = False
-                async for lines in sse_lines(response.aiter_bytes()):
+                async for lines in sse.lines(response.aiter_bytes()):
                     for line in lines:
                         chunk = self._chunk(line)
                         if chunk is _DONE:
@@ -303,7 +288,7 @@ class OpenAICompatProvider:
                         "choices": [],
                         "usage": (usage or Usage()).to_openai(),
                     }
-                    yield b"data: " + orjson.dumps(final) + b"\n\n" + _DONE_LINE + b"\n\n", 0
+                    yield sse.data_event(final) + sse.DONE, 0
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
@@ -315,13 +300,12 @@ class OpenAICompatProvider:
         the error; None when every event checks (typed decode from bytes, no dicts built)."""
         at = 0
         for line in data.split(b"\n"):
-            if line.startswith(b"data:"):
-                payload = line[5:].strip()
-                if payload != b"[DONE]":
-                    try:
-                        wire.check_openai_chunk_bytes(self.name, payload)
-                    except UpstreamError as exc:
-                        return data[:at], exc
+            payload = sse.data_payload(line)
+            if payload is not None and payload != b"[DONE]":
+                try:
+                    wire.check_openai_chunk_bytes(self.name, payload)
+                except UpstreamError as exc:
+                    return data[:at], exc
             at += len(line) + 1
         return None
 
@@ -353,9 +337,9 @@ class OpenAICompatProvider:
 
     def _chunk(self, line: bytes) -> JSON | None:
         """The chunk a `data:` line carries; None for other lines, _DONE for `[DONE]`."""
-        if not line.startswith(b"data:"):
+        payload = sse.data_payload(line)
+        if payload is None:
             return None
-        payload = line[5:].strip()
         if payload == b"[DONE]":
             return _DONE
         chunk = wire.decode_object(self.name, payload, "a chat.completion.chunk event")
