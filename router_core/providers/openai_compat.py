@@ -19,7 +19,7 @@ from router_core.inventory.context import TruncationWarning
 from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.keys import KeySource
 from router_core.providers import wire
-from router_core.providers.http import make_client, status_error, transport_error
+from router_core.providers.http import answer_error, make_client, upstream_errors
 from router_core.providers.quirks import apply_quirks
 from router_core.types import JSON, ChatRequest, ChunkStream, Completion, ModelInfo, Usage
 
@@ -53,6 +53,7 @@ def usage_from_openai(data: Mapping[str, Any] | None, timings: Mapping[str, Any]
 
 
 _DONE: JSON = {}  # the `[DONE]` line (compared by identity)
+_STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 # Pass-through (stream_raw): a batch of the upstream's bytes, whole lines only, with how
 # many events it holds; then exactly one Usage.
@@ -142,10 +143,18 @@ class OpenAICompatProvider:
             headers["authorization"] = f"Bearer {self._key.get()}"
         return headers
 
-    def _status_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        if status in (401, 403) and self._key is not None:
-            self._key.forget()
-        return status_error(self.name, status, body, headers)
+    async def _failed(self, response: httpx.Response) -> UpstreamError:
+        return await answer_error(self.name, response, on_rejected_key=self._key.forget if self._key else None)
+
+    async def _open_stream(self, request: ChatRequest, model: str) -> httpx.Response:
+        """The streaming answer, once its status says one follows (else its error, raised)."""
+        response = await self._post(self._body(request, model, True), _STREAM_HEADERS)
+        if response.status_code >= 300:
+            try:
+                raise await self._failed(response)
+            finally:
+                await response.aclose()
+        return response
 
     def _body(self, request: ChatRequest, model: str, stream: bool) -> JSON:
         body = dict(request.body)
@@ -158,26 +167,22 @@ class OpenAICompatProvider:
         return apply_quirks(self.vendor, model, body)
 
     async def list_models(self) -> list[ModelInfo]:
-        try:
+        with upstream_errors(self.name):
             response = await self._client.get("/models", headers=self._headers({}))
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise self._status_error(response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await self._failed(response)
         data = wire.parse(self.name, wire.ModelList, response.content, "the /models answer").get("data") or []
         return [ModelInfo(self.name, m["id"], self.is_local) for m in data]
 
     async def complete(self, request: ChatRequest, model: str) -> Completion:
-        try:
+        with upstream_errors(self.name):
             response = await self._post(self._body(request, model, False), {"content-type": "application/json"})
             try:
                 await response.aread()
             finally:
                 await response.aclose()
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise self._status_error(response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await self._failed(response)
         body = wire.decode_object(self.name, response.content, "the chat.completion answer")
         if "error" in body:  # some servers answer 200 with an error object
             raise UpstreamError(f"{self.name}: {wire.error_message(body['error'])}", kind="server", provider=self.name)
@@ -189,12 +194,9 @@ class OpenAICompatProvider:
     async def stream(self, request: ChatRequest, model: str) -> ChunkStream:
         our_model = f"{self.name}/{model}"
         usage: Usage | None = None
-        try:
-            body = self._body(request, model, True)
-            response = await self._post(body, {"content-type": "application/json", "accept": "text/event-stream"})
+        with upstream_errors(self.name):
+            response = await self._open_stream(request, model)
             try:
-                if response.status_code >= 300:  # a redirect is never followed: an error too
-                    raise self._status_error(response.status_code, await response.aread(), response.headers)
                 done = False
                 async for lines in sse.lines(response.aiter_bytes()):
                     for line in lines:
@@ -215,8 +217,6 @@ class OpenAICompatProvider:
                         break
             finally:
                 await response.aclose()
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
         yield usage if usage is not None else Usage()
 
     async def stream_raw(self, request: ChatRequest, model: str) -> RawStream:
@@ -230,12 +230,9 @@ class OpenAICompatProvider:
         """
         model_member = b'"model":' + orjson.dumps(f"{self.name}/{model}").replace(b"\\", b"\\\\")
         usage: Usage | None = None
-        try:
-            body = self._body(request, model, True)
-            response = await self._post(body, {"content-type": "application/json", "accept": "text/event-stream"})
+        with upstream_errors(self.name):
+            response = await self._open_stream(request, model)
             try:
-                if response.status_code >= 300:  # a redirect is never followed: an error too
-                    raise self._status_error(response.status_code, await response.aread(), response.headers)
                 done = False
                 rest = b""
                 async for piece in response.aiter_bytes():
@@ -291,8 +288,6 @@ class OpenAICompatProvider:
                     yield sse.data_event(final) + sse.DONE, 0
             finally:
                 await response.aclose()
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
         yield usage if usage is not None else Usage()
 
     def _invalid_in(self, data: bytes) -> tuple[bytes, UpstreamError] | None:
