@@ -253,6 +253,15 @@ class ContextSettings(_Section):
     # "-1" keeps the model loaded for good, "0" unloads it after each answer.
     keep_alive: str = Field(default="30m", pattern=r"^(-?\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$")
 
+    def output_room(self, max_tokens: int | None) -> int:
+        """Room a request must leave for its answer: min(max_tokens, output_reserve). The one
+        rule for routing (does it fit locally?), the provider (num_predict) and explain.
+
+        A request without max_tokens leaves default_output_tokens (never more than the
+        reserve): reserving the whole reserve would push every request off an 8k model.
+        """
+        return min(max_tokens or self.default_output_tokens, self.output_reserve)
+
 
 class InventorySettings(_Section):
     """How the machine and Ollama are read, for fit verdicts and context sizing."""
