@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from router_core.errors import HybridgeError
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_response
-from router_core.server.helpers import forwarded_headers, json_response, new_request_id
+from router_core.server.helpers import forwarded_headers, json_response, new_request_id, read_json
 from router_core.server.openai_request import parse_chat_request
 
 
