@@ -46,6 +46,7 @@ from app.settings_form import (
 from router_core.keys import keyring_name
 from router_core.model_choices import cloud_model_choices, local_model_choices
 from router_core.settings import Settings, shipped_defaults
+from router_core.types import ESCALATION_ACTIONS
 
 ERROR_STYLE = "color: #c62828;"
 KINDS = ("ollama", "openai-local", "openai", "anthropic")
@@ -149,7 +150,7 @@ class SettingsDialog(QDialog):
             self.port,
             "Clients use http://127.0.0.1:PORT/v1. Applying restarts the router.",
         )
-        self.escalation = self._combo(("keep-local", "refuse"))
+        self.escalation = self._combo(ESCALATION_ACTIONS)
         self._field(form, "Flagged work in privacy mode", "privacy.escalation", self.escalation)
         self.start_at_login = QCheckBox("Start Hybridge when I log in")
         self._field(form, "Start at login", "autostart", self.start_at_login, self.autostart.describe())
@@ -241,7 +242,7 @@ class SettingsDialog(QDialog):
         self._field(form, "Monthly cloud budget (USD)", "budget.monthly_usd", self.monthly, "0: no cap")
         self.warn_at = self._line()
         self._field(form, "Warn at (share of a cap)", "budget.warn_at", self.warn_at, "e.g. 0.8")
-        self.budget_action = self._combo(("keep-local", "refuse"))
+        self.budget_action = self._combo(ESCALATION_ACTIONS)
         self._field(form, "At the cap", "budget.action", self.budget_action)
         self.baseline = self._line()
         self._field(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from router_core.errors import BadRequest, UpstreamError
-from router_core.providers.http import transport_error
+from router_core.errors import BadRequest
+from router_core.providers.http import answer_error, upstream_errors
 from router_core.records import RequestRecord
 from router_core.redact import redact
 from router_core.runtime import Runtime
@@ -63,18 +63,21 @@ class LocalCall:
 
     async def post(self, path: str, body: dict[str, object]) -> httpx.Response:
         body = {**body, "model": self.target.model}
-        try:
+        with upstream_errors(self.target.provider):
             request = self.http.build_request("POST", self.target.root + path, json=body)
-            return await self.http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise transport_error(self.target.provider, exc) from None
+            response = await self.http.send(request, stream=True)
+            if response.status_code >= 300:
+                try:
+                    raise await answer_error(self.target.provider, response)
+                finally:
+                    await response.aclose()
+            return response
 
     async def relay(self, response: httpx.Response) -> AsyncIterator[bytes]:
         try:
-            async for piece in response.aiter_raw():
-                yield piece
-        except httpx.HTTPError as exc:
-            raise transport_error(self.target.provider, exc) from None
+            with upstream_errors(self.target.provider):
+                async for piece in response.aiter_raw():
+                    yield piece
         finally:
             await response.aclose()
 
@@ -93,8 +96,3 @@ class LocalCall:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-
-def upstream_status(provider: str, response: httpx.Response, body: bytes) -> UpstreamError:
-    from router_core.providers.http import status_error
-
-    return status_error(provider, response.status_code, body, response.headers)

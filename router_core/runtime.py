@@ -27,15 +27,14 @@ from router_core.privacy.ollama_models import OllamaModelFacts
 from router_core.privacy.state import PrivacyState, PrivacyStatus
 from router_core.providers.base import Provider
 from router_core.providers.http import TransportFactory, default_transport
-from router_core.providers.ollama import OllamaProvider
 from router_core.providers.pool import BackendPools, BackendState
 from router_core.providers.registry import build_providers
-from router_core.records import RequestRecord
+from router_core.records import Api, RequestRecord
 from router_core.redact import redact
 from router_core.routing.cooldowns import Cooldowns, CooldownStatus
 from router_core.routing.decide import decide
 from router_core.routing.explain import Explanation, explain
-from router_core.routing.plan import RoutePlan
+from router_core.routing.plan import Candidate, RoutePlan
 from router_core.routing.planner import finish_plan, ollama_refs
 from router_core.routing.state import RoutingState
 from router_core.routing.writers import SessionWriters
@@ -113,8 +112,7 @@ class Runtime:
             transport_factory,
         )
         for provider in self.providers.values():
-            if isinstance(provider, OllamaProvider):
-                provider.on_truncation = self.events.truncation_warning.emit
+            provider.watch_truncation(self.events.truncation_warning.emit)
 
     def _apply_inventory(self, snapshot: InventorySnapshot) -> None:
         with contextlib.suppress(RuntimeError):  # no loop: nothing to schedule (a sync caller)
@@ -128,9 +126,9 @@ class Runtime:
         if self.ledger is not None:
             self.ledger.learn_gpus([gpu.name for gpu in snapshot.hardware.gpus])
         for name, provider in self.providers.items():
-            if isinstance(provider, OllamaProvider):
-                fits = self.inventory.fit_contexts(name)
-                provider.use_inventory(snapshot.ollama.get(name), fits)
+            fits = self.inventory.fit_contexts(name)
+            provider.use_inventory(snapshot.ollama.get(name), fits)
+            if name in snapshot.ollama:
                 self.pools.note_fits(name, fits)
 
     async def _read_switches(self) -> None:
@@ -233,7 +231,7 @@ class Runtime:
         started_at: float,
         exc: HybridgeError,
         *,
-        api: str,
+        api: Api,
         request: ChatRequest | None,
         requested_model: str | None = None,
         duration_s: float = 0.0,
@@ -255,7 +253,7 @@ class Runtime:
             client=request.user_agent if request else "",
             session=request.session_id if request else None,
             requested_model=requested_model or (request.model if request else ""),
-            api="anthropic" if api == "anthropic" else "openai",
+            api=api,
             route="",
             reason=exc.message,
             provider="",
@@ -281,6 +279,12 @@ class Runtime:
             if stopped:
                 log.warning("privacy mode on: stopped %d cloud request(s) in flight", stopped)
         self.events.privacy_changed.emit(status)
+
+    async def upstream_token_count(self, request: ChatRequest, candidate: Candidate) -> int | None:
+        """The candidate's upstream's own prompt count; None where it has none (may raise
+        UpstreamError)."""
+        provider = self.providers.get(candidate.provider)
+        return None if provider is None else await provider.count_tokens(request, candidate.model)
 
     async def list_models(self) -> list[str]:
         """Virtual models first, then every concrete model each provider reports now."""

@@ -27,6 +27,7 @@ from router_core.globs import check_glob
 from router_core.presets import PRESETS
 from router_core.tags import is_tag
 from router_core.toml_edit import TomlEditError, edit_toml
+from router_core.types import EscalationAction
 
 APP_NAME = "hybridge"
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
@@ -252,6 +253,15 @@ class ContextSettings(_Section):
     # "-1" keeps the model loaded for good, "0" unloads it after each answer.
     keep_alive: str = Field(default="30m", pattern=r"^(-?\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$")
 
+    def output_room(self, max_tokens: int | None) -> int:
+        """Room a request must leave for its answer: min(max_tokens, output_reserve). The one
+        rule for routing (does it fit locally?), the provider (num_predict) and explain.
+
+        A request without max_tokens leaves default_output_tokens (never more than the
+        reserve): reserving the whole reserve would push every request off an 8k model.
+        """
+        return min(max_tokens or self.default_output_tokens, self.output_reserve)
+
 
 class InventorySettings(_Section):
     """How the machine and Ollama are read, for fit verdicts and context sizing."""
@@ -316,14 +326,14 @@ class BudgetSettings(_Section):
     warn_at: float = Field(default=0.8, gt=0, le=1)
     # At the cap: "keep-local" drops cloud candidates (work stays local, reason "budget");
     # "refuse" refuses requests that would go to the cloud.
-    action: Literal["keep-local", "refuse"] = "keep-local"
+    action: EscalationAction = "keep-local"
 
 
 class PrivacySettings(_Section):
     # Privacy mode: nothing leaves this machine (see router_core/privacy/).
     enabled: bool = False
     # Flagged (cloud-bound) work in privacy mode: "keep-local" serves it locally, "refuse" refuses it.
-    escalation: Literal["keep-local", "refuse"] = "keep-local"
+    escalation: EscalationAction = "keep-local"
     # LAN backends allowed in privacy mode: addresses, CIDR networks or exact host names.
     trusted_hosts: tuple[str, ...] = ()
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 JSON = dict[str, Any]
 
 VIRTUAL_MODELS = ("auto", "local", "cloud")
 Route = Literal["local", "cloud"]
+# What flagged (cloud-bound) work gets when privacy mode or a spent budget forbids the cloud:
+# served locally, or refused. One literal for settings, routing, the ledger and the views.
+EscalationAction = Literal["keep-local", "refuse"]
+ESCALATION_ACTIONS: tuple[EscalationAction, ...] = get_args(EscalationAction)
 
 
 @dataclass(slots=True)

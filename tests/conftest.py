@@ -18,7 +18,7 @@ import keyring
 import pytest
 
 from router_core.settings import Settings
-from tests.support import needs
+from tests.support import needs, suite
 from tests.support.fake_ollama import FakeOllama
 from tests.support.llama import LlamaServer
 from tests.support.memory_keyring import MemoryKeyring
@@ -33,6 +33,12 @@ os.environ["XDG_DATA_HOME"] = os.path.join(_ISOLATED, "data")
 os.environ["XDG_STATE_HOME"] = os.path.join(_ISOLATED, "state")
 # Subprocesses (`hybridge serve`, `hybridge keys`) get a keyring that refuses everything.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The fast suite leaves out the real model (tests/support/suite.py): fewer generated cases.
+    markexpr = " ".join(str(config.getoption("markexpr") or "").split())
+    suite.fast = "not real_model" in markexpr
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals")]
 
 
 def start_app(tmp_path: Path, port: int) -> subprocess.Popen[str]:

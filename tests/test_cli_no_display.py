@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from router_core.cli import NO_DISPLAY_HINT, has_display
 from tests.support.cli import HybridgeProcess
@@ -32,6 +33,7 @@ def test_has_display() -> None:
     assert has_display({}, "darwin") and has_display({}, "win32")
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_plain_hybridge_without_a_display_says_so_and_serves_headless(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "config.toml"
@@ -50,12 +52,14 @@ def test_plain_hybridge_without_a_display_says_so_and_serves_headless(tmp_path: 
     assert proc.returncode == 0 and "Traceback" not in err
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_help_says_what_no_command_does() -> None:
     out = subprocess.run([*HYBRIDGE, "--help"], capture_output=True, text=True, timeout=30).stdout
     assert "With no command, hybridge starts the tray app" in " ".join(out.split())
     assert "exits 0 unless something is broken" in " ".join(out.split())
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_serve_on_a_port_held_by_another_program_names_it(tmp_path: Path) -> None:
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
@@ -75,6 +79,7 @@ def test_serve_on_a_port_held_by_another_program_names_it(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_serve_when_hybridge_already_runs_there(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("")
@@ -86,8 +91,7 @@ def test_serve_when_hybridge_already_runs_there(tmp_path: Path) -> None:
         try:
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
         except httpx.HTTPError:
-            first.process.kill()
-            raise AssertionError(f"{first.base_url} {first.process.poll()} {first.process.communicate()}") from None
+            raise AssertionError(f"{first.base_url} {first.process.poll()} {first.stop()}") from None
         started = time.monotonic()
         proc = subprocess.run([*HYBRIDGE, "serve", "--config", str(second_config)], capture_output=True,
                               text=True, env=_env(tmp_path), timeout=20)

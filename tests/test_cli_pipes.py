@@ -14,6 +14,9 @@ import pytest
 from router_core.cli import COMMAND_MODULES
 from tests.support.servers import free_port
 
+# Runs our own commands as subprocesses (conftest: e2e, not in the fast suite).
+pytestmark = pytest.mark.e2e
+
 HYBRIDGE = [sys.executable, "-m", "router_core"]
 # Each subcommand as a person runs it, plus --help for each (router_core/cli.py COMMAND_MODULES).
 # `serve` and plain `hybridge` run until stopped: the serve test below and

@@ -74,6 +74,7 @@ def run_cli(xdg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_the_command_installs_then_removes_everything(xdg: Path) -> None:
     config = xdg / "config.toml"
     installed = run_cli(xdg, "install", "--config", str(config))

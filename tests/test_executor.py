@@ -77,6 +77,12 @@ def upstreams() -> dict[str, FaultyOpenAI]:
     return {name: FaultyOpenAI(name) for name in ("a", "b")}
 
 
+def failing_first(upstreams: dict[str, FaultyOpenAI], fault: HttpError) -> tuple[Executor, Sleeps]:
+    """An executor over `a` (which answers `fault` once) and `b`."""
+    upstreams["a"].script.append(fault)
+    return executor({n: provider(n, u) for n, u in upstreams.items()})
+
+
 @pytest.mark.parametrize(
     ("fault", "kind"),
     [(server_error(), "server"), (overloaded(), "overloaded"), (openai_overflow(), "context_overflow"),
@@ -85,8 +91,7 @@ def upstreams() -> dict[str, FaultyOpenAI]:
 async def test_a_retryable_failure_falls_back_to_the_next_candidate(
     upstreams: dict[str, FaultyOpenAI], fault: HttpError, kind: str
 ) -> None:
-    upstreams["a"].script.append(fault)
-    run, sleeps = executor({n: provider(n, u) for n, u in upstreams.items()})
+    run, sleeps = failing_first(upstreams, fault)
     candidate, completion, fallbacks = await run.complete(plan("a", "b"), chat())
     assert candidate.provider == "b" and text(completion) == "answer from b"
     assert fallbacks == [f"a/m: {kind}"]
@@ -108,8 +113,7 @@ async def test_a_refused_connection_falls_back(upstreams: dict[str, FaultyOpenAI
 async def test_a_failure_the_next_candidate_cannot_mend_stops_the_plan(
     upstreams: dict[str, FaultyOpenAI], fault: HttpError, kind: str
 ) -> None:
-    upstreams["a"].script.append(fault)
-    run, _ = executor({n: provider(n, u) for n, u in upstreams.items()})
+    run, _ = failing_first(upstreams, fault)
     with pytest.raises(PlanFailed) as failed:
         await run.complete(plan("a", "b"), chat())
     assert failed.value.kind == kind and failed.value.candidate is not None

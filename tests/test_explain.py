@@ -89,6 +89,7 @@ def test_explain_rejects_a_bad_body(tmp_path: Path, config: Path, capsys: pytest
     assert "'messages' must be a non-empty array" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_the_installed_command_runs(tmp_path: Path, config: Path) -> None:
     request = write_body(tmp_path, recorded("title")[1])
     result = subprocess.run(

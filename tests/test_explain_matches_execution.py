@@ -30,6 +30,7 @@ from tests.conftest import LOCAL_MODEL, local_settings
 from tests.fakes.fake_openai_cloud import API_KEY as OPENAI_KEY
 from tests.support.clouds import fake_openai_cloud
 from tests.support.servers import run_hybridge
+from tests.support.suite import examples
 
 LOCAL = f"ollama/{LOCAL_MODEL}"
 CLOUD = "openai/gpt-4.1"
@@ -125,7 +126,7 @@ def body_of(req: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return {"model": req["model"], "max_tokens": 4, "messages": messages}, headers
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(state=states, req=requests)
 def test_explained_plan_is_the_executed_plan(
     router: tuple[RouterService, Any, list[RoutePlan]], state: dict[str, Any], req: dict[str, Any]

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from router_core.first_run import recommend, render, run_checks
 from tests.support.app_shell import fake_gpu_hardware
 from tests.support.fake_ollama import VERSION, FakeModel
@@ -84,6 +86,7 @@ def test_cloud_key_step_is_optional_and_names_the_fix(tmp_path: Path, memory_key
     assert check.state == "optional" and "hybridge keys set openai" in check.fix
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_doctor_prints_the_block_and_exits_1_only_when_broken(tmp_path: Path) -> None:
     fake = PullingOllama(NO_LLAMA, [FakeModel("qwen2.5-coder:7b")])
     server = ThreadedServer(fake.app).start()

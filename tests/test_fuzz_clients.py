@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from tests.support.garbage import Rig, garbage_rig
 from tests.support.memory_keyring import MemoryKeyring
+from tests.support.suite import examples
 
-EXAMPLES = 1000
+EXAMPLES = examples(1000)
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=8) | st.sampled_from(["\r\n", "\x00", "a\nb", "x" * 3])
 json_values = st.recursive(

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from tests.support.garbage import PATHS, Rig, garbage_rig, sse_events
 from tests.support.memory_keyring import MemoryKeyring
+from tests.support.suite import examples
 
-EXAMPLES = 150  # per shape and API: 10 shapes x 2 client APIs
+EXAMPLES = examples(150)  # per shape and API: 10 shapes x 2 client APIs
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),

@@ -121,6 +121,7 @@ def test_clear_errors(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert SECRET not in err
 
 
+@pytest.mark.e2e  # runs a hybridge command as a subprocess
 def test_keys_command_runs_headless(config: Path) -> None:
     # A subprocess: conftest points it at keyring's "fail" backend, so the real keyring is never used.
     done = subprocess.run(

@@ -12,7 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from router_core.ledger.schema import connect
+
+# Runs our own commands as subprocesses (conftest: e2e, not in the fast suite).
+pytestmark = pytest.mark.e2e
 
 RUNS = 8
 

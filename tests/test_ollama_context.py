@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from router_core.errors import SettingsError, UpstreamError
-from router_core.inventory.context import choose_context, output_room, planned_context
+from router_core.inventory.context import choose_context, planned_context
 from router_core.inventory.prompt_tokens import SessionTokens, conservative_tokens, text_tokens
 from router_core.providers.ollama_translate import keep_alive_value
 from router_core.settings import ContextSettings
@@ -31,9 +31,9 @@ def test_the_planned_context_is_the_fit_within_the_model_and_the_setting() -> No
 
 
 def test_output_room_is_the_smaller_of_max_tokens_and_the_reserve() -> None:
-    assert output_room(32_000, CTX) == 8_192  # Claude Code's 32k
-    assert output_room(512, CTX) == 512
-    assert output_room(None, CTX) == CTX.default_output_tokens  # no max_tokens: the default room, within the reserve
+    assert CTX.output_room(32_000) == 8_192  # Claude Code's 32k
+    assert CTX.output_room(512) == 512
+    assert CTX.output_room(None) == CTX.default_output_tokens  # no max_tokens: the default room, within the reserve
 
 
 def test_a_27k_claude_code_prompt_fits_a_40k_context() -> None:

@@ -35,6 +35,7 @@ from router_core.service import RouterService
 from tests.fakes.fake_openai_cloud import API_KEY, FakeOpenAICloud
 from tests.support.memory_keyring import MemoryKeyring
 from tests.support.servers import ThreadedServer, make_settings, run_hybridge
+from tests.support.suite import examples
 
 # The checkout's own document (the served one comes from the installed package's data,
 # which in a shared environment may be another checkout's).
@@ -89,7 +90,7 @@ def test_the_document_is_served(base_url: str) -> None:
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: schemathesis.Case, base_url: str) -> None:
     # Beyond "no 5xx": every answer's status, content type, headers and body are the ones the
     # document promises for that operation.

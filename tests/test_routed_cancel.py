@@ -127,18 +127,24 @@ def routed(runtime: Runtime, route: Route = "local") -> RoutedChat:
     return RoutedChat(runtime, plan, parse_chat_request(body, {}), "req_test")
 
 
-async def start(runtime: Runtime, client: Client, route: Route = "local") -> asyncio.Task[None]:
-    return asyncio.create_task(routed(runtime, route)({"type": "http"}, client.receive, client.send))
+async def start(
+    runtime: Runtime, upstream: UpstreamBody, *texts: str, route: Route = "local"
+) -> tuple[Client, asyncio.Task[None]]:
+    """A client's request running; with `texts`, once the upstream sent them and the client
+    has read the first body."""
+    client = Client()
+    task = asyncio.create_task(routed(runtime, route)({"type": "http"}, client.receive, client.send))
+    for text in texts:
+        upstream.send(text)
+    if texts:
+        await client.wait_for_body()
+    return client, task
 
 
 async def test_a_client_that_leaves_mid_stream_stops_the_upstream_and_is_recorded_cancelled(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client)
-    upstream.send("one")
-    upstream.send(" two")
-    await client.wait_for_body()
+    client, task = await start(runtime, upstream, "one", " two")
     assert client.sent[0]["type"] == "http.response.start" and client.sent[0]["status"] == 200
     assert runtime.in_flight.count() == 1 and len(runtime.events.streams.running()) == 1
     client.disconnect()
@@ -155,8 +161,7 @@ async def test_a_client_that_leaves_mid_stream_stops_the_upstream_and_is_recorde
 async def test_a_client_that_leaves_before_the_first_byte_gets_nothing_and_stops_the_upstream(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client)
+    client, task = await start(runtime, upstream)
     await asyncio.sleep(0.05)  # the upstream answered 200 and is thinking
     client.disconnect()
     await asyncio.wait_for(task, 5)
@@ -169,8 +174,7 @@ async def test_a_client_that_leaves_before_the_first_byte_gets_nothing_and_stops
 async def test_a_disconnect_after_the_last_byte_is_the_connection_closing_not_a_cancel(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client)
+    client, task = await start(runtime, upstream)
     upstream.send("all")
     upstream.end()
     await asyncio.wait_for(task, 5)
@@ -183,10 +187,7 @@ async def test_a_disconnect_after_the_last_byte_is_the_connection_closing_not_a_
 async def test_privacy_switched_on_stops_a_cloud_stream_with_an_error_event(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client, route="cloud")
-    upstream.send("secret")
-    await client.wait_for_body()
+    client, task = await start(runtime, upstream, "secret", route="cloud")
     assert runtime.in_flight.count("cloud") == 1
     runtime.set_privacy(True)
     await asyncio.wait_for(task, 5)
@@ -203,10 +204,7 @@ async def test_privacy_switched_on_stops_a_cloud_stream_with_an_error_event(
 async def test_a_local_stream_is_not_stopped_by_the_privacy_switch(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client, route="local")
-    upstream.send("kept")
-    await client.wait_for_body()
+    client, task = await start(runtime, upstream, "kept")
     runtime.set_privacy(True)
     upstream.end()
     await asyncio.wait_for(task, 5)
@@ -218,8 +216,7 @@ async def test_a_local_stream_is_not_stopped_by_the_privacy_switch(
 async def test_a_shutdown_past_uvicorns_grace_answers_503_and_is_recorded_interrupted(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client)
+    client, task = await start(runtime, upstream)
     await asyncio.sleep(0.05)
     # What uvicorn's Server.shutdown does to requests still running after the graceful timeout.
     task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
@@ -234,11 +231,7 @@ async def test_a_shutdown_past_uvicorns_grace_answers_503_and_is_recorded_interr
 async def test_a_shutdown_mid_stream_ends_with_an_error_event_and_keeps_the_tokens(
     runtime: Runtime, upstream: UpstreamBody, records: Records
 ) -> None:
-    client = Client()
-    task = await start(runtime, client)
-    upstream.send("a")
-    upstream.send(" b")
-    await client.wait_for_body()
+    client, task = await start(runtime, upstream, "a", " b")
     task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
     await asyncio.wait_for(task, 5)
     assert b'"error"' in client.sent[-1]["body"] and not client.sent[-1].get("more_body", False)

@@ -20,6 +20,7 @@ from router_core.settings import Settings
 from router_core.types import ChatRequest
 from tests.support.opencode_bodies import PROJECT, agent_body, chat_request, headers, history_turn, read_result
 from tests.support.servers import make_settings
+from tests.support.suite import examples
 
 QWEN, DEVSTRAL = "ollama/qwen3:30b-a3b", "ollama/devstral:24b"
 SONNET, OPUS, GEMINI = "anthropic/claude-sonnet-4-6", "anthropic/claude-opus-4-7", "gemini/gemini-3-pro"
@@ -105,7 +106,7 @@ def states(draw: st.DrawFn, privacy: bool | None = None) -> RoutingState:
     )
 
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def is_small_work(body: dict[str, Any]) -> bool:

@@ -15,10 +15,14 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 import tomli_w
 
 from router_core.runtime_file import RouterAddress, read_runtime_file, write_runtime_file
 from tests.support.cli import HybridgeProcess
+
+# Runs our own commands as subprocesses (conftest: e2e, not in the fast suite).
+pytestmark = pytest.mark.e2e
 
 
 def hybridge(*args: str, env: dict[str, str], stdin: bytes | None = None) -> str:

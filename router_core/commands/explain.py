@@ -21,7 +21,7 @@ from router_core.runtime import Runtime
 from router_core.server.openai_request import parse_chat_request
 from router_core.server.token import current_token
 from router_core.settings import Settings
-from router_core.types import ChatRequest
+from router_core.types import ESCALATION_ACTIONS, ChatRequest
 
 ROUTER_TIMEOUT_S = 10.0
 STATE_FLAGS = ("privacy", "local_context", "cooling", "writer")
@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--privacy", action="store_true", help="as if privacy mode were on (no router running)")
     parser.add_argument(
         "--privacy-escalation",
-        choices=("keep-local", "refuse"),
+        choices=ESCALATION_ACTIONS,
         default="keep-local",
         help="with --privacy: keep flagged work local (default) or refuse it",
     )

@@ -26,16 +26,6 @@ def usable_context(settings: ContextSettings, model_max: int | None, fit: ModelF
     return planned_context(settings, model_max, fit.max_context)
 
 
-def output_room(max_tokens: int | None, settings: ContextSettings) -> int:
-    """Room a request must leave for its answer: min(max_tokens, context.output_reserve).
-
-    A request without max_tokens leaves context.default_output_tokens (never more than the
-    reserve): reserving the whole reserve would push every request off an 8k model.
-    Keep in step with routing/decide.py's _long_context (routing does not import inventory).
-    """
-    return min(max_tokens or settings.default_output_tokens, settings.output_reserve)
-
-
 @dataclass(frozen=True, slots=True)
 class ContextChoice:
     num_ctx: int
@@ -55,7 +45,7 @@ def choose_context(
     `long_context_model` instead of the engine dropping the start of the prompt.
     num_predict = min(max_tokens, num_ctx - prompt).
     """
-    need = prompt_tokens + output_room(max_tokens, settings)
+    need = prompt_tokens + settings.output_room(max_tokens)
     if loaded and need <= loaded:
         num_ctx, reused = loaded, True
     elif need <= planned:
@@ -63,7 +53,7 @@ def choose_context(
     else:
         limit = max(planned, loaded or 0)
         raise UpstreamError(
-            f"long context: ~{prompt_tokens:,} prompt + {output_room(max_tokens, settings):,} output tokens "
+            f"long context: ~{prompt_tokens:,} prompt + {settings.output_room(max_tokens):,} output tokens "
             f"> {limit:,} local",
             kind="context_overflow",
             status=400,

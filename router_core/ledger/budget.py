@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from router_core.ledger.live import PeriodFigures
-from router_core.routing.state import EscalationAction
 from router_core.settings import BudgetSettings
+from router_core.types import EscalationAction
 
 Period = Literal["day", "month"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from router_core.errors import UpstreamError
 from router_core.privacy.ollama_cloud import OllamaCloudCheck, describe_switch, server_json_disables_cloud
-from router_core.providers.ollama import OllamaProvider
+from router_core.providers.base import Provider
 
 if TYPE_CHECKING:
     from router_core.runtime import Runtime
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 OLLAMA_CHECK_TIMEOUT_S = 3.0
 
 
-async def ollama_cloud_check(provider: OllamaProvider) -> OllamaCloudCheck | None:
+async def ollama_cloud_check(provider: Provider) -> OllamaCloudCheck | None:
     """Cloud models the running Ollama offers; None when it cannot be asked (down, slow)."""
     try:
         models = await asyncio.wait_for(provider.list_models(), OLLAMA_CHECK_TIMEOUT_S)
@@ -26,7 +26,8 @@ async def ollama_cloud_check(provider: OllamaProvider) -> OllamaCloudCheck | Non
 
 async def privacy_report(runtime: Runtime) -> dict[str, Any]:
     status = runtime.privacy.status()
-    ollamas = [p for p in runtime.providers.values() if isinstance(p, OllamaProvider)]
+    # The Ollama servers: their model lists say which models are Ollama's cloud.
+    ollamas = [runtime.providers[name] for name in runtime.ollama_facts.servers if name in runtime.providers]
     checks = await asyncio.gather(*(ollama_cloud_check(p) for p in ollamas))
     switches = await asyncio.gather(*(runtime.ollama_facts.read_switch(p.name) for p in ollamas))
     ollama: dict[str, Any] = {}

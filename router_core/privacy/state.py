@@ -10,31 +10,31 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from router_core.addresses import TrustedHosts
 from router_core.signals import Signal
+from router_core.types import EscalationAction
 
 if TYPE_CHECKING:
     from router_core.settings import PrivacySettings
 
-Escalation = Literal["keep-local", "refuse"]
 
 
 @dataclass(frozen=True, slots=True)
 class PrivacyStatus:
     enabled: bool
-    escalation: Escalation
+    escalation: EscalationAction
     trusted_hosts: tuple[str, ...]
 
 
 class PrivacyState:
     def __init__(
-        self, enabled: bool = False, escalation: Escalation = "keep-local", trusted_hosts: Iterable[str] = ()
+        self, enabled: bool = False, escalation: EscalationAction = "keep-local", trusted_hosts: Iterable[str] = ()
     ) -> None:
         self._lock = threading.Lock()
         self._enabled = enabled
-        self._escalation: Escalation = escalation
+        self._escalation: EscalationAction = escalation
         self._trusted_entries = tuple(trusted_hosts)
         self._trusted = TrustedHosts.parse(self._trusted_entries)
         # Ollama models seen with remote fields in /api/tags (cloud models under any name).
@@ -50,7 +50,7 @@ class PrivacyState:
         return self._enabled
 
     @property
-    def escalation(self) -> Escalation:
+    def escalation(self) -> EscalationAction:
         return self._escalation
 
     @property
@@ -68,7 +68,7 @@ class PrivacyState:
         self,
         *,
         enabled: bool | None = None,
-        escalation: Escalation | None = None,
+        escalation: EscalationAction | None = None,
         trusted_hosts: Iterable[str] | None = None,
     ) -> PrivacyStatus:
         with self._lock:

@@ -11,13 +11,16 @@ docs.claude.com/en/api/errors: HTTP errors map through http.status_error (529 is
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
 import orjson
 
+from router_core import sse
 from router_core.errors import UpstreamError, UpstreamInvalid
+from router_core.inventory.context import TruncationWarning
+from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.keys import KeySource
 from router_core.providers import wire
 from router_core.providers.anthropic_translate import (
@@ -27,7 +30,7 @@ from router_core.providers.anthropic_translate import (
     to_anthropic_body,
     usage_from_anthropic,
 )
-from router_core.providers.http import is_context_overflow, make_client, status_error, transport_error
+from router_core.providers.http import answer_error, is_context_overflow, make_client, upstream_errors
 from router_core.types import JSON, ChatRequest, ChunkStream, Completion, ModelInfo
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -107,10 +110,8 @@ class AnthropicProvider:
             headers["accept"] = "text/event-stream"
         return headers
 
-    def _status_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        if status in (401, 403):
-            self._key.forget()
-        return status_error(self.name, status, body, headers)
+    async def _failed(self, response: httpx.Response) -> UpstreamError:
+        return await answer_error(self.name, response, on_rejected_key=self._key.forget)
 
     def body_for(self, request: ChatRequest, model: str, *, stream: bool) -> JSON:
         """The Messages body to send: the client's own when it spoke Anthropic, else translated."""
@@ -124,12 +125,10 @@ class AnthropicProvider:
         return add_cache_breakpoints(body) if self.prompt_cache == "auto" else body
 
     async def list_models(self) -> list[ModelInfo]:
-        try:
+        with upstream_errors(self.name):
             response = await self._client.get("/v1/models", params={"limit": 1000}, headers=self._headers(None))
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise self._status_error(response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await self._failed(response)
         data = wire.parse(self.name, wire.ModelList, response.content, "the /v1/models answer").get("data") or []
         return [ModelInfo(self.name, m["id"], False) for m in data]
 
@@ -137,25 +136,21 @@ class AnthropicProvider:
         """Anthropic's own count for this request (POST /v1/messages/count_tokens)."""
         full = self.body_for(request, model, stream=False)
         body = {k: full[k] for k in _COUNT_FIELDS if k in full}
-        try:
+        with upstream_errors(self.name):
             response = await self._client.post(
                 "/v1/messages/count_tokens", content=orjson.dumps(body), headers=self._headers(request)
             )
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise self._status_error(response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await self._failed(response)
         counted = wire.parse(self.name, wire.AnthropicTokenCount, response.content, "the count_tokens answer")
         return int(counted["input_tokens"])
 
     async def complete(self, request: ChatRequest, model: str) -> Completion:
         content = orjson.dumps(self.body_for(request, model, stream=False))
-        try:
+        with upstream_errors(self.name):
             response = await self._client.post("/v1/messages", content=content, headers=self._headers(request))
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise self._status_error(response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await self._failed(response)
         message = wire.decode_object(self.name, response.content, "the message answer")
         if message.get("type") == "error":
             raise stream_error(self.name, message)
@@ -167,34 +162,42 @@ class AnthropicProvider:
         content = orjson.dumps(self.body_for(request, model, stream=True))
         translator = StreamTranslator(f"{self.name}/{model}", int(time.time()))
         stopped = False
-        try:
+        with upstream_errors(self.name):
             async with self._client.stream(
                 "POST", "/v1/messages", content=content, headers=self._headers(request, stream=True)
             ) as response:
-                if response.status_code >= 300:  # a redirect is never followed: an error too
-                    raise self._status_error(response.status_code, await response.aread(), response.headers)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue  # `event:` names repeat the data's `type`; blank lines end events
-                    event = self._event(line[5:].strip())
-                    if event.get("type") == "error":
-                        raise stream_error(self.name, event)
-                    for chunk in translator.translate(event):
-                        yield chunk
-                    if event.get("type") == "message_stop":
-                        stopped = True
+                if response.status_code >= 300:
+                    raise await self._failed(response)
+                async for lines in sse.lines(response.aiter_bytes()):
+                    for line in lines:
+                        payload = sse.data_payload(line)
+                        if payload is None:
+                            continue  # `event:` names repeat the data's `type`; blank lines end events
+                        event = self._event(payload)
+                        if event.get("type") == "error":
+                            raise stream_error(self.name, event)
+                        for chunk in translator.translate(event):
+                            yield chunk
+                        if event.get("type") == "message_stop":
+                            stopped = True
+                            break
+                    if stopped:
                         break
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
         if not (stopped or translator.finished):
             raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         yield translator.usage
 
-    def _event(self, payload: str) -> Any:
+    def _event(self, payload: bytes) -> Any:
         event = wire.decode_object(self.name, payload, "a stream event")
         if event.get("type") == "error":
             return event  # mapped by its error.type (stream_error), whatever else it holds
         return wire.check(self.name, wire.AnthropicEvent, event, "a stream event")
+
+    def use_inventory(self, status: OllamaStatus | None, fits: Mapping[str, int]) -> None:
+        pass  # a cloud: nothing on this machine to size
+
+    def watch_truncation(self, listener: Callable[[TruncationWarning], object]) -> None:
+        pass  # Anthropic refuses a prompt over its window (context_overflow), never cuts it
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import httpx
 import orjson
@@ -177,6 +178,27 @@ def status_error(provider: str, status: int, body: bytes, headers: Mapping[str, 
     if status >= 500:
         return UpstreamError(message, kind="server", status=502, upstream_status=status, provider=provider)
     return UpstreamError(message, kind="bad_request", status=400, upstream_status=status, provider=provider)
+
+
+@contextmanager
+def upstream_errors(provider: str) -> Iterator[None]:
+    """httpx's failures inside the block as the provider's UpstreamError (named by the
+    provider, never by its URL). Every provider's calls go through this and `answer_error`."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise transport_error(provider, exc) from None
+
+
+async def answer_error(
+    provider: str, response: httpx.Response, *, on_rejected_key: Callable[[], None] | None = None
+) -> UpstreamError:
+    """The error an answer above 2xx means (a redirect too: it is never followed), with its
+    body read (a stream's now). A rejected key is forgotten, so the next call reads it again."""
+    body = await response.aread()
+    if response.status_code in (401, 403) and on_rejected_key is not None:
+        on_rejected_key()
+    return status_error(provider, response.status_code, body, response.headers)
 
 
 def transport_error(provider: str, exc: httpx.HTTPError) -> UpstreamError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from router_core.inventory.prompt_tokens import SessionTokens, session_key
 from router_core.inventory.shown_models import ShownModels, full_name
 from router_core.privacy.ollama_cloud import cloud_models_in_tags
 from router_core.providers import wire
-from router_core.providers.http import make_client, status_error, transport_error
+from router_core.providers.http import answer_error, make_client, upstream_errors
 from router_core.providers.ollama_translate import (
     ChunkTranslator,
     completion_from_ollama,
@@ -135,7 +135,13 @@ class OllamaProvider:
         self.truncation_warnings = 0
         self.on_truncation: Callable[[TruncationWarning], object] | None = None
 
-    def use_inventory(self, status: OllamaStatus | None, fits: dict[str, int]) -> None:
+    async def count_tokens(self, request: ChatRequest, model: str) -> int | None:
+        return None  # Ollama has no counting endpoint: callers estimate
+
+    def watch_truncation(self, listener: Callable[[TruncationWarning], object]) -> None:
+        self.on_truncation = listener
+
+    def use_inventory(self, status: OllamaStatus | None, fits: Mapping[str, int]) -> None:
         """Take what the inventory read (so /api/show is read once per model) and the fits."""
         self.fit_context = {full_name(k): v for k, v in fits.items()}
         if status is None or not status.up:
@@ -149,15 +155,13 @@ class OllamaProvider:
         self._ps_read = True
 
     async def _get_json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
+        with upstream_errors(self.name):
             if method == "GET":
                 response = await self._client.get(path)
             else:
                 response = await self._client.post(path, content=orjson.dumps(body))
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:
-            raise status_error(self.name, response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await answer_error(self.name, response)
         return wire.decode_object(self.name, response.content, f"the {path} answer")
 
     async def list_models(self) -> list[ModelInfo]:
@@ -288,14 +292,12 @@ class OllamaProvider:
 
     async def complete(self, request: ChatRequest, model: str) -> Completion:
         content, turn = await self._chat_body(request, model, False)
-        try:
+        with upstream_errors(self.name):
             response = await self._client.post(
                 "/api/chat", content=content, headers={"content-type": "application/json"}
             )
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 300:  # a redirect is never followed: an error too
-            raise status_error(self.name, response.status_code, response.content, response.headers)
+            if response.status_code >= 300:
+                raise await answer_error(self.name, response)
         final = decode_line(self.name, response.content)
         self._finished(turn, final)
         body = completion_from_ollama(final, f"{self.name}/{model}", int(time.time()))
@@ -305,12 +307,12 @@ class OllamaProvider:
         content, turn = await self._chat_body(request, model, True)
         translator = ChunkTranslator(f"{self.name}/{model}", int(time.time()))
         final: dict[str, Any] | None = None
-        try:
+        with upstream_errors(self.name):
             async with self._client.stream(
                 "POST", "/api/chat", content=content, headers={"content-type": "application/json"}
             ) as response:
-                if response.status_code >= 300:  # a redirect is never followed: an error too
-                    raise status_error(self.name, response.status_code, await response.aread(), response.headers)
+                if response.status_code >= 300:
+                    raise await answer_error(self.name, response)
                 async for raw in response.aiter_lines():
                     if not raw:
                         continue
@@ -320,8 +322,6 @@ class OllamaProvider:
                     if line.get("done"):
                         final = line
                         break
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
         if final is None:
             raise UpstreamInvalid(self.name, "the stream ended before the answer was done")
         self._finished(turn, final)

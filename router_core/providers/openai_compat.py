@@ -7,13 +7,16 @@ upstream's and usage asked for; chunks come back as they arrive.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import httpx
 import orjson
 
+from router_core import sse
 from router_core.errors import UpstreamError
+from router_core.inventory.context import TruncationWarning
+from router_core.inventory.ollama_inventory import OllamaStatus
 from router_core.keys import KeySource
 from router_core.providers import wire
 from router_core.providers.http import body_pieces, make_client, read_body, status_error, transport_error
@@ -58,7 +61,6 @@ RawStream = AsyncGenerator[RawPart, None]
 # A JSON `"model": "..."` member. Text inside a string value has its quotes escaped (\"),
 # so this matches keys only.
 _MODEL_MEMBER = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
-_DONE_LINE = b"data: [DONE]"
 
 
 def _null_usages(data: bytes) -> int:
@@ -121,21 +123,6 @@ def _done_end(data: bytes) -> int:
             return min(line_end + 1, len(data))
         start = at + 6
     return -1
-
-
-async def sse_lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    """An event stream's lines, split as bytes: a batch for each piece the socket delivered
-    (often several events at once), so a fast upstream costs one step per read, not per line.
-    The last line counts even without a line break after it."""
-    rest = b""
-    async for piece in pieces:
-        if piece.find(b"\r") >= 0:
-            piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, rest = (rest + piece).split(b"\n")
-        if lines:
-            yield lines
-    if rest:
-        yield [rest]
 
 
 class OpenAICompatProvider:
@@ -268,7 +255,7 @@ class OpenAICompatProvider:
                 if response.status_code >= 300:  # a redirect is never followed: an error too
                     raise self._status_error(response.status_code, await read_body(response), response.headers)
                 done = False
-                async for lines in sse_lines(body_pieces(response)):
+                async for lines in sse.lines(body_pieces(response)):
                     for line in lines:
                         chunk = self._chunk(line)
                         if chunk is _DONE:
@@ -366,7 +353,7 @@ class OpenAICompatProvider:
                         "choices": [],
                         "usage": (usage or Usage()).to_openai(),
                     }
-                    yield b"data: " + orjson.dumps(final) + b"\n\n" + _DONE_LINE + b"\n\n", 0
+                    yield sse.data_event(final) + sse.DONE, 0
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
@@ -425,6 +412,15 @@ class OpenAICompatProvider:
         if "error" in chunk:
             raise UpstreamError(f"{self.name}: {wire.error_message(chunk['error'])}", kind="server", provider=self.name)
         return wire.check(self.name, wire.OpenAIChunk, chunk, "a chat.completion.chunk event")
+
+    async def count_tokens(self, request: ChatRequest, model: str) -> int | None:
+        return None  # OpenAI's API has no counting endpoint: callers estimate
+
+    def use_inventory(self, status: OllamaStatus | None, fits: Mapping[str, int]) -> None:
+        pass  # its server's context is its own setting (llama-server -c): nothing to size here
+
+    def watch_truncation(self, listener: Callable[[TruncationWarning], object]) -> None:
+        pass  # OpenAI-compatible servers refuse a prompt over the window (context_overflow)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -22,7 +22,6 @@ import orjson
 from router_core.addresses import destination_allowed, is_loopback_host
 from router_core.errors import UpstreamError
 from router_core.inventory.backends import BackendStatus, address_of, backend_url
-from router_core.inventory.context import output_room
 from router_core.privacy.state import PrivacyState
 from router_core.routing.backends import BackendView, Ranking, rank
 from router_core.routing.cooldowns import Cooldowns
@@ -214,7 +213,7 @@ class BackendPools:
             prompt = (
                 prompt_tokens if prompt_tokens is not None else estimate_prompt_tokens(request.messages, request.tools)
             )
-            need = prompt + output_room(request.max_tokens, self.settings.context)
+            need = prompt + self.settings.context.output_room(request.max_tokens)
         sticky = self._sticky.get(self.session(pool, request)) if self._sticky_on else None
         return rank(pool, views, need_tokens=need, sticky=sticky)
 

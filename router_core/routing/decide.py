@@ -73,14 +73,9 @@ def _escalate(ref: str, rule: str, why: str, rules: RoutingRules) -> _Choice:
     return _Choice(ref, rule, why)
 
 
-def _output_room(request: ChatRequest, rules: RoutingRules) -> int:
-    """Output room a local run must leave: min(max_tokens, context.output_reserve)."""
-    return min(request.max_tokens or rules.default_output_tokens, rules.output_reserve)
-
-
 def _too_long(request: ChatRequest, rules: RoutingRules, state: RoutingState) -> tuple[str | None, int | None]:
     """(why it cannot fit locally or None, prompt estimate if computed)."""
-    output = _output_room(request, rules)
+    output = rules.settings.context.output_room(request.max_tokens)
     limit = state.local_context_limit or rules.local_context_tokens
     size = request.headers.get("content-length")
     if size and size.isdigit() and body_size_tokens(int(size)) + output <= limit * SIZE_MARGIN:

@@ -33,7 +33,7 @@ def explain(
     """
     rules = rules_for(settings)
     prompt = estimate_prompt_tokens(request.messages, request.tools)
-    output = min(request.max_tokens or rules.default_output_tokens, settings.context.output_reserve)
+    output = settings.context.output_room(request.max_tokens)
     sizes = {
         "prompt_tokens": prompt,
         "output_tokens": output,

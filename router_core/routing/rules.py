@@ -42,9 +42,7 @@ class RoutingRules:
     # All review signals as one alternation (one pass over the text), or None: off.
     review_signal: re.Pattern[str] | None
     review_literal: str  # lower-case text every signal needs ("" none): a cheap pre-check
-    output_reserve: int
     local_context_tokens: int
-    default_output_tokens: int
     local_providers: frozenset[str]
     # (id, candidate) for each fallback-chain entry: the same every time, so made once.
     fallback_candidates: tuple[tuple[str, Candidate], ...]
@@ -109,9 +107,7 @@ def compile_rules(settings: Settings) -> RoutingRules:
             else None
         ),
         review_literal="review" if r.review_signals and all("review" in p.lower() for p in r.review_signals) else "",
-        output_reserve=settings.context.output_reserve,
         local_context_tokens=r.local_context_tokens,
-        default_output_tokens=settings.context.default_output_tokens,
         local_providers=local_providers,
         fallback_candidates=tuple(
             (f"{p}/{m}", Candidate(p, m, "local" if p in local_providers else "cloud", FALLBACK_REASON))

@@ -1,8 +1,8 @@
 """What the router knows right now that a routing decision depends on, besides settings.
 
-`decide` stays free of I/O and clocks: everything that changes while the router runs (the privacy switch,
-budget state, cooldowns, what the machine can hold, who wrote a session's code) comes in
-through one frozen `RoutingState` built per request by `Runtime.routing_state()`.
+`decide` stays free of I/O and clocks: everything that changes while the router runs (the
+privacy switch, budget state, cooldowns, what the machine can hold, who wrote a session's
+code) comes in through one frozen `RoutingState` built per request by `Runtime.routing_state()`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
 
-EscalationAction = Literal["keep-local", "refuse"]
+from router_core.types import EscalationAction
 
 _NO_WRITERS: Mapping[str, str] = MappingProxyType({})
 _NO_FACTS: Mapping[str, bool] = MappingProxyType({})

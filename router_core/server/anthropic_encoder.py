@@ -19,6 +19,7 @@ from starlette.responses import Response
 from router_core.errors import HybridgeError
 from router_core.server.errors import anthropic_error_body, anthropic_error_response
 from router_core.server.routed import StreamEncoder
+from router_core.sse import named_event as sse  # Anthropic names every event
 from router_core.types import JSON, Completion, Usage
 
 # OpenAI's finish_reason → Anthropic's stop_reason.
@@ -54,10 +55,6 @@ def tool_input(arguments: Any) -> JSON:
     except orjson.JSONDecodeError:
         return {"raw_arguments": str(arguments)}
     return value if isinstance(value, dict) else {"value": value}
-
-
-def sse(name: str, data: JSON) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 def message_from_completion(completion: Completion) -> JSON:

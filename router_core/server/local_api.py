@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from router_core.errors import BadRequest, HybridgeError
-from router_core.local_calls import LocalCall, local_target, upstream_status
+from router_core.local_calls import LocalCall, local_target
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_response
 from router_core.server.helpers import json_response, new_request_id, read_json
@@ -44,9 +44,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             call = LocalCall(runtime, local_target(runtime, requested), requested, request_id,
                              request.headers.get("user-agent", ""))
             streamed = bool(body.get("stream")) and path == "/completions"
-            response = await call.post(path, body)
-            if response.status_code >= 300:
-                raise upstream_status(call.target.provider, response, await response.aread())
+            response = await call.post(path, body)  # an error answer raises its UpstreamError
             if streamed:
                 done = call
 

@@ -12,18 +12,17 @@ it. Model management (`/api/pull`, `/api/delete`, ...) is refused: that is Ollam
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
 
 from router_core.errors import BadRequest, HybridgeError
-from router_core.runtime import Runtime
+from router_core.server.chat_endpoint import ChatEndpoint, Parsed
 from router_core.server.errors import error_headers
-from router_core.server.helpers import FORWARDED_HEADERS, json_response, new_request_id, read_json
+from router_core.server.helpers import json_response, new_request_id, read_json
 from router_core.server.ollama_front_translate import (
     VIRTUAL,
     chat_body,
@@ -33,7 +32,8 @@ from router_core.server.ollama_front_translate import (
     model_name,
 )
 from router_core.server.openai_request import parse_chat_request
-from router_core.server.routed import RoutedChat, StreamEncoder, route_headers
+from router_core.server.routed import StreamEncoder
+from router_core.server.services import ChatServices
 from router_core.types import JSON, Completion, Usage
 
 # The Ollama version reported: clients check for a minimum (Copilot wants >= 0.6.4).
@@ -150,47 +150,33 @@ class OllamaEncoder:
         return OllamaStream(self.model, self.field, self.started)
 
 
-class OllamaChatEndpoint:
-    """POST /api/chat or /api/generate, as a raw ASGI app so the routed response owns the socket."""
+class OllamaChatEndpoint(ChatEndpoint):
+    """POST /api/chat or /api/generate."""
 
-    def __init__(self, runtime: Runtime, field: Literal["message", "response"]) -> None:
-        self.runtime = runtime
+    api = "ollama"
+
+    def __init__(self, services: ChatServices, field: Literal["message", "response"]) -> None:
+        super().__init__(services)
         self.field = field
 
     def _route_model(self, name: str) -> str:
         if name.partition(":")[0] in VIRTUAL or "/" in name:
             return name
-        for provider, conf in self.runtime.settings.providers.items():
+        for provider, conf in self.services.settings.providers.items():
             if conf.kind == "ollama":
                 return f"{provider}/{name}"  # a real local model: the Ollama that holds it
         raise BadRequest(f"model '{name}' not found", status=404)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        request_id = new_request_id()
-        started_at = time.time()
-        plan = None
-        chat = None
-        try:
-            body = await read_json(request, self.runtime.settings.server.max_body_bytes)
-            if not isinstance(body, dict):
-                raise BadRequest("the request body must be a JSON object")
-            name = model_name(body.get("model"))
-            build = chat_body if self.field == "message" else generate_body
-            translated = build(body, self._route_model(name))
-            headers = {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
-            chat = parse_chat_request(translated, headers)
-            plan = await self.runtime.plan(chat)
-        except HybridgeError as exc:
-            # Refused or unreadable: still one ledger row (outcome refused / error).
-            self.runtime.record_refusal(request_id, started_at, exc, api="ollama", request=chat)
-            response = ollama_error(exc, request_id)
-            for key, value in route_headers(None, plan, request_id, []):
-                response.headers[key.decode()] = value.decode()
-            await response(scope, receive, send)
-            return
-        encoder = OllamaEncoder(str(body["model"]), self.field)
-        await RoutedChat(self.runtime, plan, chat, request_id, encoder, requested_model=name)(scope, receive, send)
+    def parse(self, headers: dict[str, str], body: Any) -> Parsed:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        name = model_name(body.get("model"))
+        build = chat_body if self.field == "message" else generate_body
+        chat = parse_chat_request(build(body, self._route_model(name)), headers)
+        return Parsed(chat, lambda: OllamaEncoder(str(body["model"]), self.field), requested_model=name)
+
+    def error(self, exc: HybridgeError, request_id: str) -> Response:
+        return ollama_error(exc, request_id)
 
 
 def _details(family: str) -> JSON:
@@ -198,7 +184,7 @@ def _details(family: str) -> JSON:
             "quantization_level": ""}
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
+def routes(runtime: ChatServices) -> list[BaseRoute]:
     async def version(request: Request) -> Response:
         return json_response({"version": OLLAMA_VERSION})
 

@@ -9,20 +9,20 @@ router runs, which is all a client chaining turns needs.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
+from typing import Any
 
-from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from router_core.errors import BadRequest, HybridgeError
-from router_core.runtime import Runtime
-from router_core.server.helpers import FORWARDED_HEADERS, new_request_id, read_json
+from router_core.server.chat_endpoint import ChatEndpoint, Parsed
+from router_core.server.helpers import FORWARDED_HEADERS, forwarded_headers
 from router_core.server.openai_request import parse_chat_request
 from router_core.server.responses_encoder import ResponsesEncoder
 from router_core.server.responses_translate import chat_body
-from router_core.server.routed import RoutedChat, route_headers
+from router_core.server.services import ChatServices
 from router_core.types import JSON
 
 # Codex names its conversation in `session_id`; routing reads x-session-id.
@@ -49,56 +49,57 @@ class ResponseStore:
             self._items.popitem(last=False)
 
 
-def _headers(request: Request) -> dict[str, str]:
-    headers = {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
+_READ = {name.encode(): name for name in (*FORWARDED_HEADERS, *SESSION_HEADERS)}
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """Routing's headers; Codex names its session in `session_id` / `conversation_id`."""
+    headers = forwarded_headers(scope, _READ)
     for name in SESSION_HEADERS:
-        if "x-session-id" not in headers and (value := request.headers.get(name)):
+        value = headers.pop(name, None)
+        if value and "x-session-id" not in headers:
             headers["x-session-id"] = value
     return headers
 
 
-class ResponsesEndpoint:
-    """POST /v1/responses, as a raw ASGI app so the routed response owns the socket."""
+class ResponsesEndpoint(ChatEndpoint):
+    """POST /v1/responses."""
 
-    def __init__(self, runtime: Runtime, store: ResponseStore) -> None:
-        self.runtime = runtime
+    api = "responses"
+
+    def __init__(self, services: ChatServices, store: ResponseStore) -> None:
+        super().__init__(services)
         self.store = store
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        request_id = new_request_id()
-        started_at = time.time()
-        plan = None
-        chat = None
-        try:
-            body = await read_json(request, self.runtime.settings.server.max_body_bytes)
-            if not isinstance(body, dict):
-                raise BadRequest("the request body must be a JSON object")
-            previous = body.get("previous_response_id")
-            if previous is not None and not isinstance(previous, str):
-                raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
-            history = self.store.get(previous) if previous else []
-            translated, custom = chat_body(body, history)
-            chat = parse_chat_request(translated, _headers(request))
-            plan = await self.runtime.plan(chat)
-        except HybridgeError as exc:
-            # Refused or unreadable: still one ledger row (outcome refused / error).
-            self.runtime.record_refusal(request_id, started_at, exc, api="responses", request=chat)
-            response = ResponsesEncoder({}, frozenset()).error_response(exc, request_id)
-            for name, value in route_headers(None, plan, request_id, []):
-                response.headers[name.decode()] = value.decode()
-            await response(scope, receive, send)
-            return
+    def headers(self, scope: Scope) -> dict[str, str]:
+        return _headers(scope)
+
+    def parse(self, headers: dict[str, str], body: Any) -> Parsed:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        previous = body.get("previous_response_id")
+        if previous is not None and not isinstance(previous, str):
+            raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
+        history = self.store.get(previous) if previous else []
+        translated, custom = chat_body(body, history)
+        chat = parse_chat_request(translated, headers)
         keep = body.get("store", True) is not False
-        asked = chat.messages[1 if body.get("instructions") is not None else 0:]
 
-        def finished(response_id: str, output: list[JSON]) -> None:
-            if keep:
-                self.store.put(response_id, [*asked, *output])
+        def encoder() -> ResponsesEncoder:
+            # What was asked (the instructions aside) and answered: the next turn's history.
+            asked = chat.messages[1 if body.get("instructions") is not None else 0 :]
 
-        encoder = ResponsesEncoder(body, custom, finished)
-        await RoutedChat(self.runtime, plan, chat, request_id, encoder)(scope, receive, send)
+            def finished(response_id: str, output: list[JSON]) -> None:
+                if keep:
+                    self.store.put(response_id, [*asked, *output])
+
+            return ResponsesEncoder(body, custom, finished)
+
+        return Parsed(chat, encoder)
+
+    def error(self, exc: HybridgeError, request_id: str) -> Response:
+        return ResponsesEncoder({}, frozenset()).error_response(exc, request_id)
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
-    return [Route("/v1/responses", ResponsesEndpoint(runtime, ResponseStore()), methods=["POST"])]
+def routes(services: ChatServices) -> list[BaseRoute]:
+    return [Route("/v1/responses", ResponsesEndpoint(services, ResponseStore()), methods=["POST"])]

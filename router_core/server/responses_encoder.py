@@ -24,6 +24,7 @@ from starlette.responses import Response
 from router_core.errors import HybridgeError
 from router_core.server.errors import openai_error_body, openai_error_response
 from router_core.server.routed import StreamEncoder
+from router_core.sse import named_event
 from router_core.types import JSON, Completion, Usage
 
 
@@ -42,7 +43,8 @@ def responses_usage(usage: Usage) -> JSON:
 
 
 def sse(data: JSON) -> bytes:
-    return b"event: " + str(data["type"]).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    """An event named after its own type, as the Responses API streams them."""
+    return named_event(str(data["type"]), data)
 
 
 # Called with the finished response (its id) and its output as chat messages.

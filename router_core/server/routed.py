@@ -24,15 +24,16 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from router_core import sse
 from router_core.errors import HybridgeError, UpstreamError
 from router_core.executor import PlanFailed
 from router_core.inflight import InFlightRequest
 from router_core.records import LiveStream, Outcome, RequestRecord
 from router_core.redact import redact
 from router_core.routing.plan import Candidate, RoutePlan
-from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_body, openai_error_response
 from router_core.server.ready import Thrown, step
+from router_core.server.services import ChatServices
 from router_core.types import JSON, ChatRequest, Completion, Usage
 
 SSE_HEADERS = [
@@ -40,7 +41,6 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-DONE = b"data: [DONE]\n\n"
 log = logging.getLogger(__name__)
 
 
@@ -70,10 +70,6 @@ def route_headers(
     if plan is not None and plan.tags:
         headers.append((b"x-hybridge-tags", _ascii(",".join(sorted(plan.tags)))))
     return headers
-
-
-def sse_event(data: JSON) -> bytes:
-    return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
 class StreamEncoder(Protocol):
@@ -107,7 +103,7 @@ class OpenAIStream:
 
     def chunk(self, chunk: JSON) -> bytes:
         self.last = chunk
-        return sse_event(chunk)
+        return sse.data_event(chunk)
 
     def finish(self, usage: Usage) -> bytes:
         final = {
@@ -118,7 +114,7 @@ class OpenAIStream:
             "choices": [],
             "usage": usage.to_openai(),
         }
-        return sse_event(final) + DONE
+        return sse.data_event(final) + sse.DONE
 
 
 class OpenAIEncoder:
@@ -129,7 +125,7 @@ class OpenAIEncoder:
 
     def stream_error(self, exc: HybridgeError, request_id: str) -> bytes:
         # Mid-stream: an error event, never [DONE].
-        return sse_event(openai_error_body(exc, request_id))
+        return sse.data_event(openai_error_body(exc, request_id))
 
     def completion(self, completion: Completion) -> bytes:
         body = completion.body
@@ -152,7 +148,7 @@ class RoutedChat:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: ChatServices,
         plan: RoutePlan,
         request: ChatRequest,
         request_id: str,

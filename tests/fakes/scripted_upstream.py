@@ -6,12 +6,14 @@ It stands where Ollama (docs/api.md: `/api/chat` NDJSON with `application/x-ndjs
 and sends what `answers[path]` says, byte for byte: the point is to see what Hybridge does when
 an upstream answers 200 with the wrong shape. Real servers answer the model's metadata
 with `/api/show`; here a default well-formed one is sent unless scripted, and `hang[path]`
-holds a route's answer for that many seconds (a hung upstream).
+holds a route's answer for that many seconds (a hung upstream), or until `release()`
+(at teardown, so stopping the server does not wait for the hang).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -39,6 +41,11 @@ class ScriptedUpstream:
     answers: dict[str, Answer] = field(default_factory=dict)
     hang: dict[str, float] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    _released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """End every hang now."""
+        self._released.set()
 
     def script(self, path: str, body: bytes | list[bytes], *, content_type: str = "application/json") -> None:
         self.answers[path] = Answer(body if isinstance(body, list) else [body], content_type=content_type)
@@ -48,7 +55,7 @@ class ScriptedUpstream:
         await request.body()
         self.hits[path] = self.hits.get(path, 0) + 1
         if path in self.hang:
-            await asyncio.sleep(self.hang[path])
+            await asyncio.to_thread(self._released.wait, self.hang[path])
         answer = self.answers.get(path)
         if answer is None:
             if path == "/api/show":

@@ -243,6 +243,25 @@ def _runner_options(options: dict[str, Any], model: FakeModel) -> dict[str, Any]
     return runner
 
 
+def _piece(name: str, text: str, thinking: bool) -> dict[str, Any]:
+    """One streamed NDJSON line: a thinking piece (beside an empty content, as Ollama sends it)
+    or a content piece."""
+    message = {"role": "assistant", "content": "", "thinking": text} if thinking else {"role": "assistant", "content": text}
+    return {"model": name, "created_at": _now(), "message": message, "done": False}
+
+
+def _final(name: str, done_reason: str, started_ns: int, load_ns: int, prompt: tuple[int, int], output: tuple[int, int]) -> dict[str, Any]:
+    """The last NDJSON line: the counters, durations in nanoseconds (docs/api.md); `prompt` and
+    `output` are (token count, duration ns)."""
+    return {
+        "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
+        "done": True, "done_reason": done_reason,
+        "total_duration": time.perf_counter_ns() - started_ns, "load_duration": load_ns,
+        "prompt_eval_count": prompt[0], "prompt_eval_duration": prompt[1],
+        "eval_count": output[0], "eval_duration": output[1],
+    }
+
+
 def _needs_reload(loaded: dict[str, Any], wanted: dict[str, Any]) -> bool:
     """server/sched.go needsReload: any runner option differs (num_gpu < 0 matches any)."""
     old, new = dict(loaded), dict(wanted)
@@ -560,14 +579,12 @@ class FakeOllama:
                         text = (choice.get("delta") or {}).get("content")
                         if not text:
                             continue
-                        key = "content"
-                        if think_left > 0:
-                            key, think_left = "thinking", think_left - 1
+                        thinking = think_left > 0
+                        if thinking:
+                            think_left -= 1
                         else:
                             text_so_far.append(text)
-                        message = {"role": "assistant", "content": ""} if key == "thinking" else {}
-                        message.update({"role": "assistant", key: text})
-                        yield {"model": name, "created_at": _now(), "message": message, "done": False}
+                        yield _piece(name, text, thinking)
         finally:
             await client.aclose()
             release()
@@ -575,13 +592,8 @@ class FakeOllama:
         self.state.evaluated_tokens += int(timings.get("prompt_n", 0) or 0)
         prompt_ns = int(float(timings.get("prompt_ms", 0)) * 1e6)
         eval_ns = int(float(timings.get("predicted_ms", 0)) * 1e6)
-        yield {
-            "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
-            "done": True, "done_reason": "length" if finish == "length" else "stop",
-            "total_duration": time.perf_counter_ns() - started, "load_duration": load_ns,
-            "prompt_eval_count": int(usage.get("prompt_tokens", 0)), "prompt_eval_duration": prompt_ns,
-            "eval_count": int(usage.get("completion_tokens", 0)), "eval_duration": eval_ns,
-        }
+        yield _final(name, "length" if finish == "length" else "stop", started, load_ns,
+                     (int(usage.get("prompt_tokens", 0)), prompt_ns), (int(usage.get("completion_tokens", 0)), eval_ns))
 
     async def _canned_lines(
         self, name: str, upstream: dict[str, Any], index: int, load_ns: int, think_left: int, prompt_tokens: int,
@@ -596,26 +608,20 @@ class FakeOllama:
         said: list[str] = []
         try:
             for text in pieces[:limit]:
-                key = "content"
-                if think_left > 0:
-                    key, think_left = "thinking", think_left - 1
+                thinking = think_left > 0
+                if thinking:
+                    think_left -= 1
                 else:
                     said.append(text)
-                message = {"role": "assistant", "content": ""} if key == "thinking" else {}
-                message.update({"role": "assistant", key: text})
-                yield {"model": name, "created_at": _now(), "message": message, "done": False}
+                yield _piece(name, text, thinking)
                 await asyncio.sleep(0)
         finally:
             release()
         self.state.replies[index] = "".join(said)
         self.state.evaluated_tokens += prompt_tokens
-        yield {
-            "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
-            "done": True, "done_reason": "length" if len(pieces) > limit else "stop",
-            "total_duration": time.perf_counter_ns() - started, "load_duration": load_ns,
-            "prompt_eval_count": prompt_tokens, "prompt_eval_duration": 1_000 * max(prompt_tokens, 1),
-            "eval_count": min(len(pieces), limit), "eval_duration": 1_000 * max(min(len(pieces), limit), 1),
-        }
+        counted = min(len(pieces), limit)
+        yield _final(name, "length" if len(pieces) > limit else "stop", started, load_ns,
+                     (prompt_tokens, 1_000 * max(prompt_tokens, 1)), (counted, 1_000 * max(counted, 1)))
 
     def _scripted(self, name: str, script: list[dict[str, Any]], stream: bool) -> Response:
         for m in script:

@@ -99,6 +99,7 @@ def garbage_rig(tmp: Path, keys: MemoryKeyring, **provider_options: Any) -> Iter
         ):
             yield Rig(service, upstream, ledger, client, keys)
     finally:
+        upstream.release()
         server.stop()
 
 
