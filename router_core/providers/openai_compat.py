@@ -84,10 +84,10 @@ def _as_array(data: bytes) -> bytes:
 class _ModelRename:
     """Rewrites a batch's `"model": "..."` members to the name Hybridge answers as.
 
-    The upstream writes the same member in every chunk: learnt from the first batch, it is
-    swapped with one bytes.replace (a memchr-speed scan) as long as every `"model"` key of
-    a batch is exactly that member; the regex runs only otherwise. When the upstream
-    already uses our name, nothing is rewritten.
+    The first batch that has one goes through the regex (every spacing); its member is then
+    known, and later batches get one bytes.replace of it (one scan, no decoding). A chunk
+    naming another model after that keeps the upstream's name: harmless, and not worth a
+    second scan of every batch. When the upstream already uses our name, nothing changes.
     """
 
     __slots__ = ("known", "new", "template")
@@ -98,14 +98,13 @@ class _ModelRename:
         self.known: bytes | None = None
 
     def __call__(self, data: bytes) -> bytes:
-        keys = data.count(b'"model"')
-        if not keys:
-            return data
         known = self.known
-        if known is not None and data.count(known) == keys:
+        if known is not None:
             return data if known == self.new else data.replace(known, self.new)
-        if known is None and (first := _MODEL_MEMBER.search(data)) is not None:
-            self.known = first.group(0)
+        first = _MODEL_MEMBER.search(data)
+        if first is None:
+            return data
+        self.known = first.group(0)
         return _MODEL_MEMBER.sub(self.template, data)
 
 
@@ -293,14 +292,24 @@ class OpenAICompatProvider:
 
     async def stream_raw(self, request: ChatRequest, model: str) -> RawStream:
         """The same stream for a client that speaks OpenAI's dialect too: the upstream's
-        event bytes forwarded as they arrive, a batch per socket read cut at the last line
-        break (so no event is split), with only the model name rewritten (_ModelRename: a
-        byte replace, no JSON decoding). Every event is still checked to be a
-        chat.completion.chunk, one msgspec call per batch (_invalid_in), so a broken upstream
-        ends the stream with an error event rather than reaching the client. Lines are
-        decoded only where a byte search says they matter: the usage chunk (read for the
-        ledger) and an error event (raised as in `stream`). Ends at `[DONE]`; an upstream
-        that ends without it gets a usage chunk and `[DONE]` written for it, as `stream` does.
+        event bytes forwarded as they arrive, a batch per socket read cut at the last event
+        end (so no event is split), with only the model name rewritten (_ModelRename: a
+        byte replace, no JSON decoding).
+
+        What is checked, and where:
+        - the first batch, before anything is sent (a wrong answer can still fall back to
+          the next candidate, or be a 502): every event type-checked as a
+          chat.completion.chunk, one msgspec call for the batch;
+        - every later batch: its framing only (`data: {...}` events, each ending at a blank
+          line), a few byte counts. A batch framed otherwise (a cut event, garbage between
+          events, comments, `event:` lines) is walked line by line and type-checked, so a
+          broken upstream still ends the stream with an error event; well-framed events pass
+          as the upstream wrote them;
+        - lines a byte search says matter are decoded: an error event (raised as in
+          `stream`) and the usage chunk (read for the ledger).
+
+        Ends at `[DONE]`; an upstream that ends without it gets a usage chunk and `[DONE]`
+        written for it, as `stream` does.
         """
         rename = _ModelRename(f"{self.name}/{model}")
         usage: Usage | None = None
@@ -311,6 +320,7 @@ class OpenAICompatProvider:
                 if response.status_code >= 300:  # a redirect is never followed: an error too
                     raise self._status_error(response.status_code, await read_body(response), response.headers)
                 done = False
+                first = True  # the batch before the first byte goes out: every event type-checked
                 rest = b""
                 async for piece in body_pieces(response):
                     # find(), not `in`: bytes.__contains__ first tries the needle as an int
@@ -318,17 +328,24 @@ class OpenAICompatProvider:
                     if piece.find(b"\r") >= 0:
                         piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
                     data = rest + piece
-                    cut = data.rfind(b"\n") + 1
+                    # Whole events (up to the last blank line) where there is one, so a read that
+                    # ends between an event's two line breaks does not split the next batch's
+                    # framing; else whole lines.
+                    cut = data.rfind(b"\n\n") + 2
+                    if cut == 1:
+                        cut = data.rfind(b"\n") + 1
                     if not cut:
                         rest = data
                         continue
                     data, rest = data[:cut], data[cut:]
+                    checked = data  # the events to check: all but `[DONE]`
                     if data.find(b"[DONE]") >= 0:
                         end = _done_end(data)
                         if end >= 0:
                             done = True
                             # The event ends at a blank line: without it the client never reads it.
                             data = data[:end] if data[:end].endswith(b"\n\n") else data[:end] + b"\n"
+                            checked = data[: data.rfind(b"data:", 0, end)]
                     if data.find(b'"error"') >= 0:
                         failed = self._error_in(data)
                         if failed is not None:
@@ -336,8 +353,15 @@ class OpenAICompatProvider:
                             if good:  # what came before the error still goes out first
                                 yield rename(good), good.count(b"data:")
                             raise exc
-                    events = _plain_events(data)
-                    if events is None or wire.openai_chunks_count(_as_array(data)) != events:
+                    events = _plain_events(checked) if checked else 0
+                    if events is None or (
+                        events
+                        and (
+                            wire.openai_chunks_count(_as_array(checked)) != events
+                            if first
+                            else checked.count(b"}\n\n") != events
+                        )
+                    ):
                         bad = self._invalid_in(data)
                         if bad is not None:  # never forward an event that is not a chunk
                             good, exc = bad
@@ -349,6 +373,7 @@ class OpenAICompatProvider:
                     if usages and usages > _null_usages(data):
                         usage = self._raw_usage(data) or usage
                     yield rename(data), events
+                    first = False
                     if done:
                         break
                 if not done and rest.strip():  # a last line without its line break
