@@ -21,11 +21,16 @@ import pytest
 from router_core import request_log
 from router_core.events import RouterEvents
 from router_core.inflight import InFlight
+from router_core.inventory import prompt_tokens
+from router_core.inventory.prompt_tokens import SessionTokens
 from router_core.ledger import schema, store
 from router_core.ledger.entry import make_entry
 from router_core.ledger.periods import PeriodTotals, day_bounds, day_key, figures_between
 from router_core.ledger.prices import PriceTable, shipped_prices
 from router_core.ledger.recorder import Ledger
+from router_core.routing.tokens import estimate_prompt_tokens
+from router_core.runtime import Runtime
+from router_core.server.openai_request import parse_chat_request
 from router_core.server.ready import Thrown, step
 from router_core.service import RouterService
 from router_core.types import Usage
@@ -407,3 +412,28 @@ def test_a_stopped_block_absorbs_its_own_cancel_only() -> None:
         assert done.is_set()
 
     asyncio.run(main())
+
+
+# -- the prompt estimate: worked out once, carried on ------------------------------------------
+
+
+def test_the_prompt_estimate_is_worked_out_once_and_carried_to_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings({
+        "routing": {"local_model": "loc/m", "cloud_model": "openai/gpt-4.1"},
+        "providers": {"loc": {"kind": "openai-local", "base_url": "http://127.0.0.1:9/v1"},
+                      "openai": {"base_url": "http://127.0.0.1:9/v1"}},
+    })  # fmt: skip
+    runtime = Runtime(settings)
+    # No content-length: routing cannot skip the walk, so it estimates (for the fit check).
+    chat = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "数字 " * 400}]}, {})
+    plan = asyncio.run(asyncio.wait_for(runtime.plan(chat), 10))
+    assert plan.prompt_tokens is not None and chat.prompt_tokens == plan.prompt_tokens
+    # A token per CJK character (characters ÷ 3 would say about 400).
+    assert chat.prompt_tokens == estimate_prompt_tokens(chat.messages, chat.tools) > 800
+
+    # The local provider's first turn of a session takes that figure instead of walking again.
+    def walked(*_: Any) -> int:
+        raise AssertionError("the history was walked a second time")
+
+    monkeypatch.setattr(prompt_tokens, "estimate_prompt_tokens", walked)
+    assert SessionTokens().estimate("s", chat.messages, chat.tools, known=chat.prompt_tokens) == chat.prompt_tokens
