@@ -48,17 +48,24 @@ class RequestLog:
     def __init__(self, window_s: float = WINDOW_S) -> None:
         self._window_s = window_s
         self._queue: queue.SimpleQueue[RequestRecord | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="hybridge-request-log", daemon=True)
-        self._thread.start()
+        # Started with the first line: an idle router keeps no thread (and its memory) for it.
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def __call__(self, record: RequestRecord) -> None:
         self._queue.put(record)
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="hybridge-request-log", daemon=True)
+                    self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then stop."""
-        if self._thread.is_alive():
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             self._queue.put(_STOP)
-            self._thread.join(timeout)
+            thread.join(timeout)
 
     def _run(self) -> None:
         while True:

@@ -208,6 +208,8 @@ class Runtime:
                 await self.ollama_facts.learn(unknown)
                 self.privacy.note_remote_models(self.ollama_facts.remote_names())
         plan = finish_plan(decided, self.settings, state)
+        if plan.prompt_tokens is not None:
+            request.prompt_tokens = plan.prompt_tokens  # computed once; the provider reads it
         if not dry_run and plan.kept_local:
             self.events.privacy_kept_local.emit(KeptLocal(request.model, plan.reason, plan.tags))
         return plan

@@ -42,6 +42,9 @@ class ChatRequest:
     # Anthropic upstream sends it on nearly as-is, keeping what the OpenAI shape cannot hold
     # (thinking signatures, the client's cache_control breakpoints, documents).
     anthropic_body: JSON | None = None
+    # The prompt-size estimate (routing/tokens.py) when routing worked it out: the local
+    # provider sizes its context with it rather than walking the history again.
+    prompt_tokens: int | None = None
 
     @property
     def session_id(self) -> str | None:

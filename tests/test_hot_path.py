@@ -1,10 +1,14 @@
 """The hot path's bookkeeping (issue 21): live figures sampled from stream counters, ledger
-rows written a batch per transaction, OpenAI-dialect streams passed through as bytes, and
-translated streams writing what already arrived in one send."""
+rows written a batch per transaction (the loop only queues them), OpenAI-dialect streams
+passed through as bytes, translated streams writing what already arrived in one send, the
+request log written off the loop, and in-flight requests stoppable without anyio."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,14 +18,26 @@ import httpx
 import orjson
 import pytest
 
+from router_core import request_log
 from router_core.events import RouterEvents
+from router_core.inflight import InFlight
+from router_core.inventory import prompt_tokens
+from router_core.inventory.prompt_tokens import SessionTokens
 from router_core.ledger import schema, store
+from router_core.ledger.entry import make_entry
+from router_core.ledger.periods import PeriodTotals, day_bounds, day_key, figures_between
+from router_core.ledger.prices import PriceTable, shipped_prices
 from router_core.ledger.recorder import Ledger
+from router_core.routing.tokens import estimate_prompt_tokens
+from router_core.runtime import Runtime
+from router_core.server.openai_request import parse_chat_request
 from router_core.server.ready import Thrown, step
 from router_core.service import RouterService
 from router_core.types import Usage
 from tests.fakes.fake_openai_cloud import API_KEY, FakeOpenAICloud, Reply
 from tests.support.clouds import Records, cloud_settings, fake_openai_cloud, reset
+from tests.support.garbage import Rig, garbage_rig, sse_events
+from tests.support.memory_keyring import MemoryKeyring
 from tests.support.servers import make_settings, run_hybridge
 from tests.test_ledger_units import Collect, FixedPower, record
 
@@ -85,6 +101,54 @@ def test_a_burst_of_records_is_written_in_batches_and_every_row_lands(
     conn = schema.connect(tmp_path / "l.sqlite3")
     assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 2000
     assert conn.execute("SELECT COUNT(*) FROM request_tags").fetchone()[0] == 4000
+    conn.close()
+
+
+def test_the_loop_only_queues_a_finished_request(tmp_path: Path) -> None:
+    # The listener on the router's loop puts the record on the queue and returns: live
+    # figures, pricing and the write all happen in the writer's thread.
+    events = RouterEvents()
+    ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=None).start()
+    seen: list[str] = []
+    on_finished_all = ledger.live.on_finished_all
+
+    def counted(records: Any) -> None:
+        seen.append(threading.current_thread().name)
+        on_finished_all(records)
+
+    ledger.live.on_finished_all = counted  # type: ignore[method-assign]
+    events.request_finished.emit(record(request_id="req-q", streamed=False, usage=Usage(output_tokens=7)))
+    assert ledger.wait_written(1) and ledger.flush()
+    ledger.close()
+    assert seen == ["hybridge-ledger"]
+
+
+def test_totals_of_a_batch_match_the_sql_sums(tmp_path: Path) -> None:
+    # The running figures (one update per batch) and the SQL definitions agree, row kinds mixed.
+    conn = schema.connect(tmp_path / "l.sqlite3")
+    table = PriceTable(shipped_prices())
+    now = time.time()
+    records = [
+        record(request_id="a", usage=Usage(1000, 100)),  # priced cloud
+        record(request_id="b", route="local", provider="ollama", model="m", usage=Usage(500, 50)),
+        record(request_id="c", provider="nowhere", model="unknown-model", usage=Usage(10, 1)),  # unpriced
+        record(request_id="d", route="", provider="", model="", outcome="refused", error_kind="privacy_refused"),
+        record(request_id="e", route="", provider="", model="", outcome="refused", error_kind="budget_refused"),
+    ]
+    entries = [make_entry(r, table, "openai/gpt-4.1", energy_wh=2.0 if r.route == "local" else None,
+                          price_per_kwh=0.3) for r in records]  # fmt: skip
+    entries.append(make_entry(record(request_id="f", provider="ollama", model="glm"), table, "openai/gpt-4.1",
+                              ollama_cloud=True))  # fmt: skip
+    store.insert_entries(conn, entries)
+    totals = PeriodTotals()
+    totals.add_all(entries[:2])
+    totals.add_all(entries[2:])
+    day, _ = totals.current()
+    sql = dataclasses.asdict(figures_between(conn, day_key(now), *day_bounds(now)))
+    assert sql.pop("period") == day.period
+    assert {k: v for k, v in dataclasses.asdict(day).items() if k != "period"} == pytest.approx(sql)
+    assert day.requests == 6 and day.refused_requests == 2 and day.privacy_refused == 1
+    assert day.subscription_requests == 1 and day.unpriced_requests >= 1 and day.energy_wh == pytest.approx(2.0)
     conn.close()
 
 
@@ -224,3 +288,155 @@ def test_an_exception_thrown_into_a_pending_step_runs_the_iterators_cleanup() ->
 
     asyncio.run(main())
     assert cleaned == ["closed"]
+
+
+# -- pass-through: reads after the first are checked as the first is ---------------------
+
+CHUNK = b'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n'
+USAGE = b'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
+SSE = "text/event-stream"
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with garbage_rig(tmp_path_factory.mktemp("hot"), MemoryKeyring()) as running:
+        yield running
+
+
+def test_reads_after_the_first_pass_through_renamed_and_counted(rig: Rig) -> None:
+    # Each piece its own read: every one renamed, usage read from the final chunk.
+    pieces = [CHUNK % b"one", CHUNK % b"two", CHUNK % b"three", USAGE, b"data: [DONE]\n\n"]
+    rig.upstream.script("/v1/chat/completions", pieces, content_type=SSE, pause_s=0.03)
+    rows = rig.ledger_rows()
+    response = rig.chat("oai", stream=True)
+    assert response.status_code == 200 and response.text.endswith("data: [DONE]\n\n")
+    events = sse_events(response.text)
+    assert [e["choices"][0]["delta"]["content"] for e in events if e["choices"]] == ["one", "two", "three"]
+    assert {e["model"] for e in events} == {"oai/m"}
+    assert rig.wait_rows(rows + 1) == rows + 1 and rig.last_error_kind() is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"cu\n\n',
+        b"data: {nope\n\n",
+        b"data: {\"choices\":[]}\n\ndata: oops\n\n",
+        # Well framed, whole JSON, but not a chat.completion.chunk: type-checked in every read.
+        b'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":"x"}\n\n',
+    ],
+    ids=["cut-off", "not-json", "not-an-object", "wrong-shape"],
+)
+def test_a_broken_event_in_a_later_read_ends_the_stream_with_an_error(rig: Rig, bad: bytes) -> None:
+    # Every read is type-checked (one msgspec call per batch): an event that is not a chunk
+    # ends the stream with an error event after what came before it, and is never forwarded.
+    rig.upstream.script("/v1/chat/completions", [CHUNK % b"one", bad, b"data: [DONE]\n\n"], content_type=SSE,
+                        pause_s=0.05)  # fmt: skip
+    rows = rig.ledger_rows()
+    response = rig.chat("oai", stream=True)
+    assert response.status_code == 200 and "[DONE]" not in response.text
+    events = sse_events(response.text)
+    assert events[0]["choices"][0]["delta"]["content"] == "one"
+    assert "error" in events[-1] and "invalid answer" in events[-1]["error"]["message"]
+    assert rig.wait_rows(rows + 1) == rows + 1 and rig.last_error_kind() == "upstream_invalid"
+
+
+# -- the request log: off the loop, a burst per record -----------------------------------------
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, rec: logging.LogRecord) -> None:
+        self.messages.append(rec.getMessage())
+
+
+def test_request_lines_are_written_from_their_own_thread_a_burst_at_a_time() -> None:
+    handler = _Lines()
+    logger = logging.getLogger("hybridge.requests")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    events = RouterEvents()
+    writer = request_log.attach(events)
+    try:
+        for i in range(20):  # a burst: inside one window
+            events.request_finished.emit(record(request_id=f"r{i}", client=f"client-{i}/1.0", route="local"))
+        writer.close()  # writes what is still queued
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    lines = [line for message in handler.messages for line in message.splitlines()]
+    assert len(lines) == 20 and all(f" client-{i}/1.0 local " in lines[i] for i in range(20))
+    assert len(handler.messages) < 20  # lines shared records
+
+
+# -- in-flight requests: stopped from outside, on plain asyncio ---------------------------------
+
+
+def test_a_stopped_block_absorbs_its_own_cancel_only() -> None:
+    async def main() -> None:
+        flights = InFlight()
+
+        async def request() -> str | None:
+            with flights.track("cloud") as item:
+                await asyncio.sleep(10)
+            return item.stopped
+
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0.01)
+        assert flights.count("cloud") == 1
+        # From another thread, as the tray's switch does.
+        threading.Thread(target=flights.stop_route, args=("cloud", "privacy on")).start()
+        assert await asyncio.wait_for(task, 5) == "privacy on"
+        assert flights.count() == 0 and task.cancelling() == 0
+
+        # Stopped and cancelled by someone else too (the client left): the cancel propagates.
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0.01)
+        flights.stop_route("cloud", "privacy on")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        # Stopped after its block ended: nothing happens to the task.
+        done = asyncio.Event()
+
+        async def quick() -> None:
+            with flights.track("cloud") as item:
+                pass
+            item.stop("late")
+            await asyncio.sleep(0.02)
+            done.set()
+
+        await asyncio.wait_for(quick(), 5)
+        assert done.is_set()
+
+    asyncio.run(main())
+
+
+# -- the prompt estimate: worked out once, carried on ------------------------------------------
+
+
+def test_the_prompt_estimate_is_worked_out_once_and_carried_to_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings({
+        "routing": {"local_model": "loc/m", "cloud_model": "openai/gpt-4.1"},
+        "providers": {"loc": {"kind": "openai-local", "base_url": "http://127.0.0.1:9/v1"},
+                      "openai": {"base_url": "http://127.0.0.1:9/v1"}},
+    })  # fmt: skip
+    runtime = Runtime(settings)
+    # No content-length: routing cannot skip the walk, so it estimates (for the fit check).
+    chat = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "数字 " * 400}]}, {})
+    plan = asyncio.run(asyncio.wait_for(runtime.plan(chat), 10))
+    assert plan.prompt_tokens is not None and chat.prompt_tokens == plan.prompt_tokens
+    # A token per CJK character (characters ÷ 3 would say about 400).
+    assert chat.prompt_tokens == estimate_prompt_tokens(chat.messages, chat.tools) > 800
+
+    # The local provider's first turn of a session takes that figure instead of walking again.
+    def walked(*_: Any) -> int:
+        raise AssertionError("the history was walked a second time")
+
+    monkeypatch.setattr(prompt_tokens, "estimate_prompt_tokens", walked)
+    assert SessionTokens().estimate("s", chat.messages, chat.tools, known=chat.prompt_tokens) == chat.prompt_tokens

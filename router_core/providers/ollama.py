@@ -235,7 +235,7 @@ class OllamaProvider:
     async def _chat_body(self, request: ChatRequest, model: str, stream: bool) -> tuple[bytes, _Turn]:
         """The /api/chat body and what to check the answer against."""
         key = session_key(full_name(model), request.session_id, request.messages)
-        estimate = self._tokens.estimate(key, request.messages, request.tools)
+        estimate = self._tokens.estimate(key, request.messages, request.tools, known=request.prompt_tokens)
         try:
             planned = await self.planned_context(model)
             choice = choose_context(

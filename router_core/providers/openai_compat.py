@@ -86,10 +86,10 @@ def _as_array(data: bytes) -> bytes:
 class _ModelRename:
     """Rewrites a batch's `"model": "..."` members to the name Hybridge answers as.
 
-    The upstream writes the same member in every chunk: learnt from the first batch, it is
-    swapped with one bytes.replace (a memchr-speed scan) as long as every `"model"` key of
-    a batch is exactly that member; the regex runs only otherwise. When the upstream
-    already uses our name, nothing is rewritten.
+    The first batch that has one goes through the regex (every spacing); its member is then
+    known, and later batches get one bytes.replace of it (one scan, no decoding). A chunk
+    naming another model after that keeps the upstream's name: harmless, and not worth a
+    second scan of every batch. When the upstream already uses our name, nothing changes.
     """
 
     __slots__ = ("known", "new", "template")
@@ -100,14 +100,13 @@ class _ModelRename:
         self.known: bytes | None = None
 
     def __call__(self, data: bytes) -> bytes:
-        keys = data.count(b'"model"')
-        if not keys:
-            return data
         known = self.known
-        if known is not None and data.count(known) == keys:
+        if known is not None:
             return data if known == self.new else data.replace(known, self.new)
-        if known is None and (first := _MODEL_MEMBER.search(data)) is not None:
-            self.known = first.group(0)
+        first = _MODEL_MEMBER.search(data)
+        if first is None:
+            return data
+        self.known = first.group(0)
         return _MODEL_MEMBER.sub(self.template, data)
 
 
@@ -280,14 +279,22 @@ class OpenAICompatProvider:
 
     async def stream_raw(self, request: ChatRequest, model: str) -> RawStream:
         """The same stream for a client that speaks OpenAI's dialect too: the upstream's
-        event bytes forwarded as they arrive, a batch per socket read cut at the last line
-        break (so no event is split), with only the model name rewritten (_ModelRename: a
-        byte replace, no JSON decoding). Every event is still checked to be a
-        chat.completion.chunk, one msgspec call per batch (_invalid_in), so a broken upstream
-        ends the stream with an error event rather than reaching the client. Lines are
-        decoded only where a byte search says they matter: the usage chunk (read for the
-        ledger) and an error event (raised as in `stream`). Ends at `[DONE]`; an upstream
-        that ends without it gets a usage chunk and `[DONE]` written for it, as `stream` does.
+        event bytes forwarded as they arrive, a batch per socket read cut at the last event
+        end (so no event is split), with only the model name rewritten (_ModelRename: a
+        byte replace, no JSON decoding).
+
+        What is checked, and where:
+        - every batch: every event type-checked as a chat.completion.chunk, one msgspec call
+          for the batch (the first before anything is sent, so a wrong answer can still fall
+          back to the next candidate, or be a 502). A batch that does not check (a cut
+          event, garbage between events, a chunk of the wrong shape) is walked line by line,
+          so what came before the bad event goes out and the stream ends with an error
+          event: an event that is not a chunk never reaches the client (issue 17);
+        - lines a byte search says matter are decoded: an error event (raised as in
+          `stream`) and the usage chunk (read for the ledger).
+
+        Ends at `[DONE]`; an upstream that ends without it gets a usage chunk and `[DONE]`
+        written for it, as `stream` does.
         """
         rename = _ModelRename(f"{self.name}/{model}")
         usage: Usage | None = None
@@ -305,17 +312,24 @@ class OpenAICompatProvider:
                     if piece.find(b"\r") >= 0:
                         piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
                     data = rest + piece
-                    cut = data.rfind(b"\n") + 1
+                    # Whole events (up to the last blank line) where there is one, so a read that
+                    # ends between an event's two line breaks does not split the next batch's
+                    # framing; else whole lines.
+                    cut = data.rfind(b"\n\n") + 2
+                    if cut == 1:
+                        cut = data.rfind(b"\n") + 1
                     if not cut:
                         rest = data
                         continue
                     data, rest = data[:cut], data[cut:]
+                    checked = data  # the events to check: all but `[DONE]`
                     if data.find(b"[DONE]") >= 0:
                         end = _done_end(data)
                         if end >= 0:
                             done = True
                             # The event ends at a blank line: without it the client never reads it.
                             data = data[:end] if data[:end].endswith(b"\n\n") else data[:end] + b"\n"
+                            checked = data[: data.rfind(b"data:", 0, end)]
                     if data.find(b'"error"') >= 0:
                         failed = self._error_in(data)
                         if failed is not None:
@@ -323,8 +337,8 @@ class OpenAICompatProvider:
                             if good:  # what came before the error still goes out first
                                 yield rename(good), good.count(b"data:")
                             raise exc
-                    events = _plain_events(data)
-                    if events is None or wire.openai_chunks_count(_as_array(data)) != events:
+                    events = _plain_events(checked) if checked else 0
+                    if events is None or (events and wire.openai_chunks_count(_as_array(checked)) != events):
                         bad = self._invalid_in(data)
                         if bad is not None:  # never forward an event that is not a chunk
                             good, exc = bad

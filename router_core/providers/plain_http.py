@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httptools
 import httpx
@@ -47,6 +47,10 @@ class _Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_done = False
         self.body: deque[bytes] = deque()
+        # httptools' body callback, called for every piece it parses (every HTTP chunk of a
+        # streamed answer: one per event): the deque's own append, so no Python frame runs
+        # per piece. The bytes waiting are counted per socket read (data_received).
+        self.on_body: Callable[[bytes], None] = self.body.append
         self.buffered = 0
         self.complete = False
         self.keep_alive = False
@@ -78,6 +82,11 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self.lost_error = httpx.RemoteProtocolError(f"invalid HTTP response from the upstream: {exc}")
             self.close()
+        if self.body:
+            self.buffered += len(data)  # the body waiting, framing included: near enough for a bound
+            if self.buffered > BUFFER_HIGH and not self.reading_paused and self.transport is not None:
+                self.reading_paused = True
+                self.transport.pause_reading()
         self._notify()
 
     def eof_received(self) -> bool | None:
@@ -117,13 +126,6 @@ class _Connection(asyncio.Protocol):
         self.head_done = True
         names = {name.lower() for name, _ in self.headers}
         self.eof_body = b"content-length" not in names and b"transfer-encoding" not in names
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-        self.buffered += len(body)
-        if self.buffered > BUFFER_HIGH and not self.reading_paused and self.transport is not None:
-            self.reading_paused = True
-            self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
         if not self.head_done:
@@ -275,11 +277,14 @@ class PlainHTTPTransport(httpx.AsyncBaseTransport):
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         head = _request_head(request)
         key = (url.host, url.port or 80)
-        try:
-            async with asyncio.timeout(_wait_limit(timeouts, "pool")):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free connection to the upstream in time") from None
+        if self._slots.locked():  # every connection busy: wait for one, within the pool timeout
+            try:
+                async with asyncio.timeout(_wait_limit(timeouts, "pool")):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no free connection to the upstream in time") from None
+        else:
+            await self._slots.acquire()  # free: taken at once, no timer needed
         try:
             return await self._send(request, key, head, content, timeouts)
         except BaseException:

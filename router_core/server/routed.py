@@ -41,6 +41,10 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+# The client's disconnect is watched from this long into a request on: a quick answer (most
+# non-streaming ones) never pays for the watching task; a client that left before is seen
+# at once when it starts (uvicorn keeps the disconnect for the next receive()).
+WATCH_AFTER_S = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -181,7 +185,7 @@ class RoutedChat:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Plain asyncio rather than an anyio task group: anyio formats the task's repr on
-        # every cancel, a cost on every request's path.
+        # every cancel, a cost on every request's path. The watcher starts after WATCH_AFTER_S.
         work = asyncio.current_task()
         running = True
         stopped_by_client = False
@@ -207,7 +211,14 @@ class RoutedChat:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self.response_done = True
 
-        watcher = asyncio.create_task(watch_disconnect())
+        watcher: asyncio.Task[None] | None = None
+
+        def start_watching() -> None:
+            nonlocal watcher
+            if running:
+                watcher = asyncio.get_running_loop().create_task(watch_disconnect())
+
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start_watching)
         try:
             await self._run(guarded_send)
         except asyncio.CancelledError as exc:
@@ -231,7 +242,9 @@ class RoutedChat:
                     raise
         finally:
             running = False
-            watcher.cancel()
+            timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
             self._finish()
 
     async def _run(self, send: Send) -> None:

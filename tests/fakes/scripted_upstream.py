@@ -34,6 +34,7 @@ class Answer:
     body: list[bytes]  # sent as separate pieces (a stream), or one piece
     status: int = 200
     content_type: str = "application/json"
+    pause_s: float = 0.0  # between pieces: each its own socket read on the other side
 
 
 @dataclass
@@ -47,8 +48,10 @@ class ScriptedUpstream:
         """End every hang now."""
         self._released.set()
 
-    def script(self, path: str, body: bytes | list[bytes], *, content_type: str = "application/json") -> None:
-        self.answers[path] = Answer(body if isinstance(body, list) else [body], content_type=content_type)
+    def script(
+        self, path: str, body: bytes | list[bytes], *, content_type: str = "application/json", pause_s: float = 0.0
+    ) -> None:
+        self.answers[path] = Answer(body if isinstance(body, list) else [body], content_type=content_type, pause_s=pause_s)
 
     async def _answer(self, request: Request) -> Response:
         path = request.url.path
@@ -69,7 +72,7 @@ class ScriptedUpstream:
         async def pieces() -> AsyncIterator[bytes]:
             for piece in answer.body:
                 yield piece
-                await asyncio.sleep(0)
+                await asyncio.sleep(answer.pause_s)
 
         return StreamingResponse(pieces(), status_code=answer.status, media_type=answer.content_type)
 
