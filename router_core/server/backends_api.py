@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from router_core.runtime import Runtime
 from router_core.server.helpers import json_response
+from router_core.server.services import BackendServices
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
+def routes(runtime: BackendServices) -> list[BaseRoute]:
     async def backends(request: Request) -> Response:
         return json_response(
             {

@@ -15,13 +15,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from router_core.errors import HybridgeError
-from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_response
 from router_core.server.helpers import forwarded_headers, json_response, new_request_id, read_json
 from router_core.server.openai_request import parse_chat_request
+from router_core.server.services import ExplainServices
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
+def routes(runtime: ExplainServices) -> list[BaseRoute]:
     async def explain_request(request: Request) -> Response:
         try:
             body = await read_json(request, runtime.settings.server.max_body_bytes)

@@ -15,7 +15,10 @@ from router_core.errors import HybridgeError
 from router_core.events import RouterEvents
 from router_core.executor import Executor
 from router_core.inflight import InFlight
+from router_core.ledger.recorder import Ledger
+from router_core.providers.pool import BackendState
 from router_core.records import Api
+from router_core.routing.cooldowns import CooldownStatus
 from router_core.routing.explain import Explanation
 from router_core.routing.plan import Candidate, RoutePlan
 from router_core.settings import Settings
@@ -76,3 +79,31 @@ class ChatServices(Planner, Catalog, Protocol):
     def backend_addresses(self) -> Mapping[str, str]:
         """Each local engine's `host:port`, named in the ledger row it serves."""
         ...
+
+
+class ExplainServices(Protocol):
+    """`POST /hybridge/explain` and `GET /hybridge/cooldowns`: the planner's dry run and the
+    cooldowns it reads."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    async def explain(self, request: ChatRequest, overrides: Mapping[str, Any] | None = None) -> Explanation: ...
+
+    def cooldown_status(self) -> list[CooldownStatus]: ...
+
+
+class BackendServices(Protocol):
+    """`GET /hybridge/backends`: the pooled backends' state, read from memory."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def backends(self) -> list[BackendState]: ...
+
+
+class LedgerReader(Protocol):
+    """The stats endpoints: the ledger (None while it is off), for its read side."""
+
+    @property
+    def ledger(self) -> Ledger | None: ...

@@ -18,9 +18,9 @@ from router_core.ledger.live import LiveSnapshot, PeriodFigures
 from router_core.ledger.metrics import CONTENT_TYPE
 from router_core.ledger.recorder import Ledger
 from router_core.ledger.store import Rating
-from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_response
 from router_core.server.helpers import json_response, new_request_id, read_json
+from router_core.server.services import LedgerReader
 from router_core.types import JSON
 
 FEEDBACK_LIMIT_BYTES = 4096
@@ -36,7 +36,7 @@ class LedgerOff(HybridgeError):
         super().__init__("the ledger is not recording (ledger.enabled is false, or its file could not be opened)")
 
 
-def _ledger(runtime: Runtime) -> Ledger:
+def _ledger(runtime: LedgerReader) -> Ledger:
     if runtime.ledger is None:
         raise LedgerOff()
     return runtime.ledger
@@ -119,7 +119,7 @@ def _parse_feedback(body: Any, header_session: str | None) -> tuple[Rating, str 
     return rating, session, request_id
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
+def routes(runtime: LedgerReader) -> list[BaseRoute]:
     async def stats(request: Request) -> Response:
         try:
             ledger = _ledger(runtime)
