@@ -266,7 +266,7 @@ def _cpu_table(results: dict[str, Any]) -> list[str]:
     for row in rows:
         chunk = statistics.median(row["per_chunk_us"]) if row["per_chunk_us"] else float("nan")
         request = statistics.median(row["per_request_ms"]) if row["per_request_ms"] else float("nan")
-        lines.append(f"| {row['target']} | {chunk:.1f} µs | {request:.3f} ms |")
+        lines.append(f"| {row['target']} | {chunk:.2f} µs | {request:.3f} ms |")
     return lines
 
 
@@ -568,9 +568,11 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
         lines += [
             "## CPU per chunk and per request",
             "",
-            "User + system CPU time of the `hybridge serve` process (not the client's or the upstream's)",
-            "over streams of the throughput run's length and runs of non-streaming requests, one at a",
-            "time, each figure taken after the process went quiet again (so the ledger's write counts).",
+            "User + system CPU time of the `hybridge serve` process (not the client's or the upstream's;",
+            "its threads' run time from Linux schedstat, in nanoseconds) over streams of the throughput",
+            "run's length and runs of non-streaming requests, one at a time, each figure taken after the",
+            "process went quiet again (so the ledger's write counts). Median of the rounds. For a figure",
+            "that load does not move at all, `bench/hot_path.py --instructions` counts instructions.",
             "",
             *cpu,
             "",

@@ -100,8 +100,17 @@ class BaselineCache:
         if self.policy is None or record.outcome == "refused":
             return usage
         key = record.session or f"client:{record.client}"
-        hashes = prefix_hashes(record.messages, record.tools)
         prompt = usage.prompt_tokens
+        if 0 < prompt < self.policy.min_tokens:
+            # Too short to be cached, so nothing a later request could read either: the
+            # session is forgotten (as storing it would do) without hashing its prompt.
+            if record.messages:
+                with self._lock:
+                    self._sessions.pop(key, None)
+            if record.route != "local" or usage.cache_read_tokens or usage.cache_write_tokens or not record.messages:
+                return usage
+            return Usage(input_tokens=prompt, output_tokens=usage.output_tokens)
+        hashes = prefix_hashes(record.messages, record.tools)
         with self._lock:
             previous = self._sessions.get(key)
             if hashes and prompt:

@@ -6,6 +6,8 @@ gauges give the live window, today's and this month's figures, and the budget.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import threading
 from collections import defaultdict
@@ -40,16 +42,25 @@ def _number(value: float) -> str:
 class _Histogram:
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = buckets
-        self.counts = [0] * len(buckets)
+        self._hits = [0] * len(buckets)  # per bucket: the smallest bound at or above the value
         self.total = 0
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
+        i = bisect.bisect_left(self.buckets, value)
+        if i < len(self._hits):
+            self._hits[i] += 1
         self.total += 1
         self.sum += value
+
+    @property
+    def counts(self) -> list[int]:
+        """Prometheus' cumulative bucket counts (values at or below each bound)."""
+        return list(itertools.accumulate(self._hits))
+
+
+# What Counters.add files a row under, worked out once per (route, provider, model, outcome).
+_LabelSet = tuple[Labels, Labels, tuple[Labels, ...], Labels]
 
 
 class Counters:
@@ -67,22 +78,39 @@ class Counters:
         self.energy_cost = 0.0
         self.ttft: dict[Labels, _Histogram] = {}
         self.duration: dict[Labels, _Histogram] = {}
+        self._label_sets: dict[tuple[str, str, str, str], _LabelSet] = {}
+
+    def _labels_of(self, route: str, provider: str, model_name: str, outcome: str) -> _LabelSet:
+        key = (route, provider, model_name, outcome)
+        found = self._label_sets.get(key)
+        if found is None:
+            model = f"{provider}/{model_name}" if provider else ""
+            by_model: Labels = (("route", route or "none"), ("model", model))
+            found = (
+                by_model,
+                (*by_model, ("outcome", outcome)),
+                tuple((*by_model, ("kind", kind)) for kind in TOKEN_KINDS),
+                (("route", route or "none"),),
+            )
+            if len(self._label_sets) >= 4096:  # a bound, whatever names clients send
+                self._label_sets.clear()
+            self._label_sets[key] = found
+        return found
 
     def add(self, entry: LedgerEntry) -> None:
         r, c = entry.record, entry.costing
-        model = f"{r.provider}/{r.model}" if r.provider else ""
-        by_model: Labels = (("route", r.route or "none"), ("model", model))
+        by_model, by_outcome, by_kind, route = self._labels_of(r.route, r.provider, r.model, r.outcome)
         u = r.usage
         counts = zip(
-            TOKEN_KINDS,
+            by_kind,
             (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens),
             strict=True,
         )
         with self._lock:
-            self.requests[(*by_model, ("outcome", r.outcome))] += 1
-            for kind, n in counts:
+            self.requests[by_outcome] += 1
+            for labels, n in counts:
                 if n:
-                    self.tokens[(*by_model, ("kind", kind))] += n
+                    self.tokens[labels] += n
             if c.cost_usd is None:
                 self.unpriced[by_model] += 1
             elif entry.is_cloud:
@@ -92,7 +120,6 @@ class Counters:
                 self.savings += c.savings_usd
             self.energy_wh += c.energy_wh or 0.0
             self.energy_cost += c.energy_cost_usd or 0.0
-            route: Labels = (("route", r.route or "none"),)
             if r.ttft_s is not None and r.outcome == "ok":
                 ttft = self.ttft.get(route)
                 if ttft is None:
