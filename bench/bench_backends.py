@@ -77,12 +77,14 @@ def settings_for(boxes: list[tuple[str, FakeOllama, ThreadedServer]], ledger: Pa
     routing: dict[str, Any] = {"local_model": f"box1/{MODEL}"}
     if len(boxes) > 1:
         routing["pools"] = {"gemma": [f"{name}/{MODEL}" for name, _, _ in boxes]}
-    return make_settings({
-        "routing": routing,
-        "providers": providers,
-        "inventory": {"backends_poll_s": 1.0},
-        "ledger": {"path": str(ledger)},
-    })
+    return make_settings(
+        {
+            "routing": routing,
+            "providers": providers,
+            "inventory": {"backends_poll_s": 1.0},
+            "ledger": {"path": str(ledger)},
+        }
+    )
 
 
 def session(

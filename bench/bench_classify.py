@@ -62,8 +62,11 @@ def claude_code(prompt: str, path: str) -> ChatRequest:
     steps = []
     for i in range(20):
         target = f"{cc.PROJECT}/src/components/part_{i}.tsx"
-        steps.append(cc.tool_step([("Read", {"file_path": target}, cc.read_result(["export const P = 1;"] * 60))],
-                                  100 * i, reminder=True))
+        steps.append(
+            cc.tool_step(
+                [("Read", {"file_path": target}, cc.read_result(["export const P = 1;"] * 60))], 100 * i, reminder=True
+            )
+        )
     steps.append(cc.tool_step([("Edit", {"file_path": path, "old_string": "a", "new_string": "b"}, "updated")], 9000))
     body = cc.turn_body(prompt, steps=steps)
     body["max_tokens"] = 32000
@@ -168,10 +171,14 @@ def main() -> int:
         print(f"{name:30} {best[0]:6.1f} {best[1]:6.1f}   {listed}   {plan.candidates[0].id} ({plan.rule})")
     # Issue 16's target is on OpenCode-sized requests; the Claude Code turn walks back through
     # 20 tool steps to the real instruction and is reported beside it, without a target.
-    print(f"worst best-round p99, OpenCode-sized (as the server passes them): {max(best_p99s['OpenCode']):.1f} us"
-          " (target <= 50 us)")
-    print(f"worst best-round p99, Claude Code-sized (20 tool steps): {max(best_p99s['Claude Code']):.1f} us"
-          " (reported, no target)")
+    print(
+        f"worst best-round p99, OpenCode-sized (as the server passes them): {max(best_p99s['OpenCode']):.1f} us"
+        " (target <= 50 us)"
+    )
+    print(
+        f"worst best-round p99, Claude Code-sized (20 tool steps): {max(best_p99s['Claude Code']):.1f} us"
+        " (reported, no target)"
+    )
     return 0
 
 

@@ -82,8 +82,11 @@ def opencode_session(turns: int, file_lines: int, system_chars: int = 0, tools: 
 def _anthropic_tools() -> list[JSON]:
     tools = recorded("agent_turn")[1]["tools"]
     return [
-        {"name": t["function"]["name"], "description": t["function"].get("description", ""),
-         "input_schema": t["function"].get("parameters") or {"type": "object"}}
+        {
+            "name": t["function"]["name"],
+            "description": t["function"].get("description", ""),
+            "input_schema": t["function"].get("parameters") or {"type": "object"},
+        }
         for t in tools
     ]
 
@@ -106,9 +109,13 @@ def claude_code_session(turns: int, file_lines: int, system_chars: int = 0, tool
         user = {"role": "user", "content": [{"type": "text", "text": f"Look at widget {n} and tidy it.\n{listing}"}]}
         body["messages"] = [*body["messages"], *history, user]
         out.append(("anthropic", body, "cc-main"))
-        haiku = {"model": "local", "max_tokens": ANSWER_TOKENS, "stream": False,
-                 "system": [{"type": "text", "text": "Analyze if this message indicates a new conversation topic."}],
-                 "messages": [{"role": "user", "content": f"Look at widget {n} and tidy it."}]}
+        haiku = {
+            "model": "local",
+            "max_tokens": ANSWER_TOKENS,
+            "stream": False,
+            "system": [{"type": "text", "text": "Analyze if this message indicates a new conversation topic."}],
+            "messages": [{"role": "user", "content": f"Look at widget {n} and tidy it."}],
+        }
         out.append(("anthropic", haiku, "cc-haiku"))
         history += [user, {"role": "assistant", "content": [{"type": "text", "text": f"Widget {n} is tidy now."}]}]
     return out
@@ -119,8 +126,12 @@ def direct_body(api: str, body: JSON) -> JSON:
     chat = parse_messages_request(body, {}) if api == "anthropic" else None
     messages = chat.messages if chat else body["messages"]
     tools = chat.tools if chat else body.get("tools")
-    out: JSON = {"model": MODEL, "messages": to_ollama_messages(messages), "stream": False,
-                 "options": {"num_ctx": DIRECT_NUM_CTX, "num_predict": ANSWER_TOKENS, "temperature": 0}}
+    out: JSON = {
+        "model": MODEL,
+        "messages": to_ollama_messages(messages),
+        "stream": False,
+        "options": {"num_ctx": DIRECT_NUM_CTX, "num_predict": ANSWER_TOKENS, "temperature": 0},
+    }
     if tools:
         out["tools"] = tools
     return out
@@ -136,16 +147,23 @@ class Result:
     wall_s: float
 
 
-def _measure(engine: FakeOllama, session: str, mode: str, send: Callable[[Request], None],
-             requests: list[Request]) -> Result:
+def _measure(
+    engine: FakeOllama, session: str, mode: str, send: Callable[[Request], None], requests: list[Request]
+) -> Result:
     engine.close()  # every mode starts with nothing loaded
     loads, evaluated = len(engine.state.loads), engine.state.evaluated_tokens
     started = time.perf_counter()
     for request in requests:
         send(request)
     wall = time.perf_counter() - started
-    return Result(session, mode, len(requests), max(len(engine.state.loads) - loads - 1, 0),
-                  engine.state.evaluated_tokens - evaluated, round(wall, 2))
+    return Result(
+        session,
+        mode,
+        len(requests),
+        max(len(engine.state.loads) - loads - 1, 0),
+        engine.state.evaluated_tokens - evaluated,
+        round(wall, 2),
+    )
 
 
 @dataclass
@@ -166,6 +184,7 @@ class Bench:
             r = httpx.post(f"{base}{path}", json=body, headers=headers(**{"x-session-id": session}), timeout=900)
             if r.status_code != 200 or r.headers.get("x-hybridge-route") != "local":
                 raise RuntimeError(f"Hybridge answered {r.status_code} {r.headers.get('x-hybridge-reason')}: {r.text}")
+
         return send
 
 
@@ -185,8 +204,9 @@ def serve_engine(threads: int) -> Iterator[Served]:
         engine.close()
 
 
-def run(turns_oc: int, turns_cc: int, file_lines: int, threads: int, system_chars: int = 0,
-        tools: int = -1, rounds: int = 1) -> list[Result]:
+def run(
+    turns_oc: int, turns_cc: int, file_lines: int, threads: int, system_chars: int = 0, tools: int = -1, rounds: int = 1
+) -> list[Result]:
     sessions = {
         "opencode": opencode_session(turns_oc, file_lines, system_chars, tools),
         "claude-code": claude_code_session(turns_cc, file_lines, system_chars, tools),
@@ -195,10 +215,12 @@ def run(turns_oc: int, turns_cc: int, file_lines: int, threads: int, system_char
     served = next(gen := serve_engine(threads))
     try:
         bench = Bench(served.engine, served.server.url)
-        settings = make_settings({
-            "routing": {"local_model": f"ollama/{MODEL}"},
-            "providers": {"ollama": {"kind": "ollama", "base_url": served.server.url}},
-        })
+        settings = make_settings(
+            {
+                "routing": {"local_model": f"ollama/{MODEL}"},
+                "providers": {"ollama": {"kind": "ollama", "base_url": served.server.url}},
+            }
+        )
         with run_hybridge(settings) as service:
             base = service.status().base_url
             modes: dict[str, Callable[[Request], None]] = {"direct": bench.direct, "hybridge": Bench.via(base)}
@@ -216,22 +238,29 @@ def run(turns_oc: int, turns_cc: int, file_lines: int, threads: int, system_char
 
 
 def report(results: list[Result]) -> str:
-    lines = ["| session | mode | requests | model loads after the first | prompt tokens evaluated | wall time (s) |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| session | mode | requests | model loads after the first | prompt tokens evaluated | wall time (s) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in results:
-        lines.append(f"| {r.session} | {r.mode} | {r.requests} | {r.loads_after_first} | "
-                     f"{r.prompt_tokens_evaluated:,} | {r.wall_s:.2f} |")
+        lines.append(
+            f"| {r.session} | {r.mode} | {r.requests} | {r.loads_after_first} | "
+            f"{r.prompt_tokens_evaluated:,} | {r.wall_s:.2f} |"
+        )
     lines.append("")
     for session in dict.fromkeys(r.session for r in results):
-        runs = {mode: [r for r in results if r.session == session and r.mode == mode]
-                for mode in ("direct", "hybridge")}
+        runs = {
+            mode: [r for r in results if r.session == session and r.mode == mode] for mode in ("direct", "hybridge")
+        }
         d, h = runs["direct"], runs["hybridge"]
         tokens = sum(r.prompt_tokens_evaluated for r in h) / max(sum(r.prompt_tokens_evaluated for r in d), 1)
         time_ratio = statistics.median(r.wall_s for r in h) / statistics.median(r.wall_s for r in d)
-        lines.append(f"- {session}: prompt tokens Hybridge/direct = {tokens:.3f}, "
-                     f"time Hybridge/direct = {time_ratio:.3f} (medians of {len(h)} run(s) each, ABBA order), "
-                     f"loads after the first {max(r.loads_after_first for r in h)} "
-                     f"(direct {max(r.loads_after_first for r in d)})")
+        lines.append(
+            f"- {session}: prompt tokens Hybridge/direct = {tokens:.3f}, "
+            f"time Hybridge/direct = {time_ratio:.3f} (medians of {len(h)} run(s) each, ABBA order), "
+            f"loads after the first {max(r.loads_after_first for r in h)} "
+            f"(direct {max(r.loads_after_first for r in d)})"
+        )
     return "\n".join(lines)
 
 
@@ -248,8 +277,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of each session per mode, in ABBA order")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    results = run(args.opencode_turns, args.claude_code_turns, args.file_lines, args.threads,
-                  args.system_chars, args.tools, args.rounds)
+    results = run(
+        args.opencode_turns,
+        args.claude_code_turns,
+        args.file_lines,
+        args.threads,
+        args.system_chars,
+        args.tools,
+        args.rounds,
+    )
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")

@@ -46,9 +46,7 @@ PACED = "synth-p10"  # the synthetic upstream waits 10 ms between chunks: under 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--requests", type=int, help="non-streaming requests per figure (500; 200 with --instructions)"
-    )
+    parser.add_argument("--requests", type=int, help="non-streaming requests per figure (500; 200 with --instructions)")
     parser.add_argument(
         "--chunks", type=int, help="chunks per stream (5000 at 0 ms pace; 300 paced with --instructions)"
     )

@@ -37,11 +37,13 @@ def local_target(runtime: Runtime, requested: str) -> LocalTarget:
     provider, _, model = ref.partition("/")
     conf = runtime.settings.providers.get(provider)
     if conf is None or not model:
-        raise BadRequest(f"model '{requested}' is not a local model ('<provider>/<model>' or auto)",
-                         param="model", status=404)
+        raise BadRequest(
+            f"model '{requested}' is not a local model ('<provider>/<model>' or auto)", param="model", status=404
+        )
     if not conf.is_local:
-        raise BadRequest(f"'{requested}' is a cloud model: embeddings and completions stay on this machine",
-                         param="model")
+        raise BadRequest(
+            f"'{requested}' is a cloud model: embeddings and completions stay on this machine", param="model"
+        )
     root = ollama_base_url(conf.base_url) + "/v1" if conf.kind == "ollama" else conf.base_url.rstrip("/")
     return LocalTarget(provider, model, root)
 
@@ -58,8 +60,10 @@ class LocalCall:
         self.started = time.time()
         self.t0 = time.perf_counter()
         conf = runtime.settings.providers[target.provider]
-        self.http = httpx.AsyncClient(transport=runtime.transport_factory(), timeout=httpx.Timeout(
-            connect=conf.connect_timeout_s, read=conf.read_timeout_s, write=30.0, pool=30.0))
+        self.http = httpx.AsyncClient(
+            transport=runtime.transport_factory(),
+            timeout=httpx.Timeout(connect=conf.connect_timeout_s, read=conf.read_timeout_s, write=30.0, pool=30.0),
+        )
 
     async def post(self, path: str, body: dict[str, object]) -> httpx.Response:
         body = {**body, "model": self.target.model}
@@ -81,18 +85,29 @@ class LocalCall:
         finally:
             await response.aclose()
 
-    def record(
-        self, usage: Usage, *, ok: bool, streamed: bool, error_kind: str | None = None, error: str = ""
-    ) -> None:
-        self.runtime.events.request_finished.emit(RequestRecord(
-            request_id=self.request_id, started_at=self.started, client=self.client, session=None,
-            requested_model=self.requested, api="openai", route="local", reason="embeddings/completions stay local",
-            provider=self.target.provider, model=self.target.model, streamed=streamed,
-            outcome="ok" if ok else "error", usage=usage, ttft_s=None, duration_s=time.perf_counter() - self.t0,
-            error_kind=error_kind, error=redact(error),
-            backend=self.runtime.backend_addresses.get(self.target.provider, ""),
-        ))
+    def record(self, usage: Usage, *, ok: bool, streamed: bool, error_kind: str | None = None, error: str = "") -> None:
+        self.runtime.events.request_finished.emit(
+            RequestRecord(
+                request_id=self.request_id,
+                started_at=self.started,
+                client=self.client,
+                session=None,
+                requested_model=self.requested,
+                api="openai",
+                route="local",
+                reason="embeddings/completions stay local",
+                provider=self.target.provider,
+                model=self.target.model,
+                streamed=streamed,
+                outcome="ok" if ok else "error",
+                usage=usage,
+                ttft_s=None,
+                duration_s=time.perf_counter() - self.t0,
+                error_kind=error_kind,
+                error=redact(error),
+                backend=self.runtime.backend_addresses.get(self.target.provider, ""),
+            )
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()
-

@@ -79,9 +79,7 @@ class Runtime:
         )
         # Backend pools (routing.pools): empty without them, and then nothing changes.
         self.pools = BackendPools(settings, self.privacy, cooldowns)
-        self.executor = Executor(
-            self.providers, cooldowns, max_retry_wait_s=routing.max_retry_wait_s, pools=self.pools
-        )
+        self.executor = Executor(self.providers, cooldowns, max_retry_wait_s=routing.max_retry_wait_s, pools=self.pools)
         # The pooled backends' state, read in the background (RouterService runs the loop).
         self.backend_poller = BackendPoller(settings, transport_factory=transport_factory)
         self.backend_poller.updated.connect(self.pools.apply)

@@ -554,9 +554,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def update_user_file(
-    path: Path, changes: Mapping[str, Any], removals: Iterable[tuple[str, ...]] = ()
-) -> Settings:
+def update_user_file(path: Path, changes: Mapping[str, Any], removals: Iterable[tuple[str, ...]] = ()) -> Settings:
     """Merge `changes` into the user's file and delete the key paths in `removals`, validate
     the result as a whole, and write it atomically: the one writer of the settings file.
 

@@ -110,9 +110,10 @@ def ask(base_url: str, prompt: str, tag: str | None = None, model: str = "auto")
         headers = {"user-agent": OPENCODE_AGENT, **({"x-hybridge-tags": tag} if tag else {})}
         body = {"model": model, "stream": True, "max_tokens": 24, "messages": [{"role": "user", "content": prompt}]}
         try:
-            with httpx.Client(timeout=300) as client, client.stream(
-                "POST", f"{base_url}/chat/completions", json=body, headers=headers
-            ) as response:
+            with (
+                httpx.Client(timeout=300) as client,
+                client.stream("POST", f"{base_url}/chat/completions", json=body, headers=headers) as response,
+            ):
                 for _ in response.iter_bytes():
                     pass
         finally:

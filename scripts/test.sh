@@ -40,6 +40,7 @@ if ! QT_QPA_PLATFORM=offscreen .venv/bin/python -c "$qt_probe" >/dev/null 2>&1 &
     libgssapi-krb5-2 libbrotli1 libzstd1 zlib1g
 fi
 
-.venv/bin/ruff check router_core app tests bench
+.venv/bin/ruff check router_core app tests bench scripts packaging
+.venv/bin/ruff format --check router_core app tests bench scripts packaging
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -59,49 +59,165 @@ def _oc_tasks(n: int) -> list[tuple[str, str, str, list[Step], str | None]]:
         "missing tests. Do not edit files.\n\n" + oc.system_prompt()
     )
     return [
-        ("typo", f"Fix the typo in README.md (variant {n})", "local", [
-            ([("bash", {"command": "ls -R"}, LISTING)], "local", True),
-            ([("grep", {"pattern": "log"}, GREP)], "local", True),
-            ([("read", {"filePath": readme}, oc.read_result(readme, ["# Shop", "A smal shop."]))], "local", False),
-            ([("edit", {"filePath": readme, "oldString": "smal", "newString": "small"}, "Edit applied successfully.")],
-             "local", False),
-        ], None),
-        ("logging", f"Add debug logging to the request handler {n}", "local", [
-            ([("grep", {"pattern": "log\\.", "include": "*.py"}, GREP)], "local", True),
-            ([("read", {"filePath": handler}, oc.read_result(handler, ["def handle(path):", "    return path"]))],
-             "local", False),
-            ([("edit", {"filePath": handler, "oldString": "return", "newString": "log.debug(path)\n    return"},
-               "Edit applied successfully.")], "local", False),
-        ], None),
-        ("props", f"Rename the Button props in button_{n}.tsx", "local", [
-            ([("glob", {"pattern": "**/*"}, LISTING)], "local", True),
-            ([("read", {"filePath": button}, oc.read_result(button, ["export const B = (p) => <b>{p.x}</b>;"]))],
-             "local", False),
-            ([("edit", {"filePath": button, "oldString": "p.x", "newString": "p.label"}, "Edit applied successfully.")],
-             "local", False),
-        ], None),
-        ("session-bug", f"Fix the expiry bug in {p}/src/auth/session.ts (variant {n})", "heavy", [
-            ([("read", {"filePath": f"{p}/src/auth/session.ts"}, oc.read_result("s", ["x"]))], "heavy", False),
-        ], None),
-        ("invoice", f"Make the failing invoice test {n} pass", "local", [
-            ([("bash", {"command": "npm test"}, "FAIL test/invoice.test.ts\n  expected 10 got 9")], "local", False),
-            ([("read", {"filePath": invoice}, oc.read_result(invoice, ["export const total = 9;"]))], "heavy", False),
-            ([("edit", {"filePath": invoice, "oldString": "9", "newString": "10"}, "Edit applied successfully.")],
-             "heavy", False),
-        ], None),
-        ("tests", f"Add unit tests for the cart totals {n}", "local", [
-            ([("glob", {"pattern": "src/cart/**"}, LISTING)], "local", True),
-            ([("read", {"filePath": f"{p}/src/cart/total.ts"}, oc.read_result("t", ["export const t = 1;"] * 30))],
-             "local", False),
-            ([("write", {"filePath": f"{p}/test/cart_{n}.test.ts", "content": "test('t', () => {});"}, "Wrote file.")],
-             "local", False),
-            ([("bash", {"command": "npm test"}, "PASS test/cart.test.ts\n" + GREP)], "local", True),
-            ([("todowrite", {"todos": [{"content": "tests", "status": "completed"}]}, "ok")], "local", False),
-        ], None),
+        (
+            "typo",
+            f"Fix the typo in README.md (variant {n})",
+            "local",
+            [
+                ([("bash", {"command": "ls -R"}, LISTING)], "local", True),
+                ([("grep", {"pattern": "log"}, GREP)], "local", True),
+                ([("read", {"filePath": readme}, oc.read_result(readme, ["# Shop", "A smal shop."]))], "local", False),
+                (
+                    [
+                        (
+                            "edit",
+                            {"filePath": readme, "oldString": "smal", "newString": "small"},
+                            "Edit applied successfully.",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+            ],
+            None,
+        ),
+        (
+            "logging",
+            f"Add debug logging to the request handler {n}",
+            "local",
+            [
+                ([("grep", {"pattern": "log\\.", "include": "*.py"}, GREP)], "local", True),
+                (
+                    [
+                        (
+                            "read",
+                            {"filePath": handler},
+                            oc.read_result(handler, ["def handle(path):", "    return path"]),
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "edit",
+                            {"filePath": handler, "oldString": "return", "newString": "log.debug(path)\n    return"},
+                            "Edit applied successfully.",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+            ],
+            None,
+        ),
+        (
+            "props",
+            f"Rename the Button props in button_{n}.tsx",
+            "local",
+            [
+                ([("glob", {"pattern": "**/*"}, LISTING)], "local", True),
+                (
+                    [("read", {"filePath": button}, oc.read_result(button, ["export const B = (p) => <b>{p.x}</b>;"]))],
+                    "local",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "edit",
+                            {"filePath": button, "oldString": "p.x", "newString": "p.label"},
+                            "Edit applied successfully.",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+            ],
+            None,
+        ),
+        (
+            "session-bug",
+            f"Fix the expiry bug in {p}/src/auth/session.ts (variant {n})",
+            "heavy",
+            [
+                ([("read", {"filePath": f"{p}/src/auth/session.ts"}, oc.read_result("s", ["x"]))], "heavy", False),
+            ],
+            None,
+        ),
+        (
+            "invoice",
+            f"Make the failing invoice test {n} pass",
+            "local",
+            [
+                ([("bash", {"command": "npm test"}, "FAIL test/invoice.test.ts\n  expected 10 got 9")], "local", False),
+                (
+                    [("read", {"filePath": invoice}, oc.read_result(invoice, ["export const total = 9;"]))],
+                    "heavy",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "edit",
+                            {"filePath": invoice, "oldString": "9", "newString": "10"},
+                            "Edit applied successfully.",
+                        )
+                    ],
+                    "heavy",
+                    False,
+                ),
+            ],
+            None,
+        ),
+        (
+            "tests",
+            f"Add unit tests for the cart totals {n}",
+            "local",
+            [
+                ([("glob", {"pattern": "src/cart/**"}, LISTING)], "local", True),
+                (
+                    [
+                        (
+                            "read",
+                            {"filePath": f"{p}/src/cart/total.ts"},
+                            oc.read_result("t", ["export const t = 1;"] * 30),
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "write",
+                            {"filePath": f"{p}/test/cart_{n}.test.ts", "content": "test('t', () => {});"},
+                            "Wrote file.",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+                ([("bash", {"command": "npm test"}, "PASS test/cart.test.ts\n" + GREP)], "local", True),
+                ([("todowrite", {"todos": [{"content": "tests", "status": "completed"}]}, "ok")], "local", False),
+            ],
+            None,
+        ),
         ("explain", f"#cloud explain how the checkout flow works (variant {n})", "cloud", [], None),
-        ("review", f"please review this diff (variant {n})", "review", [
-            ([("bash", {"command": "git diff"}, "diff --git a/README.md b/README.md\n-smal\n+small")], "review", False),
-        ], reviewer),
+        (
+            "review",
+            f"please review this diff (variant {n})",
+            "review",
+            [
+                (
+                    [("bash", {"command": "git diff"}, "diff --git a/README.md b/README.md\n-smal\n+small")],
+                    "review",
+                    False,
+                ),
+            ],
+            reviewer,
+        ),
     ]
 
 
@@ -133,8 +249,9 @@ def opencode_requests(variants: int = 6) -> list[ReplayRequest]:
                 continue
             session = f"oc-{name}-{n}"
             hdrs = {**oc.headers(), "x-session-id": session, "x-session-affinity": session}
-            out.append(ReplayRequest("opencode", session, "small", "/v1/chat/completions",
-                                     oc.title_body(instruction), hdrs))
+            out.append(
+                ReplayRequest("opencode", session, "small", "/v1/chat/completions", oc.title_body(instruction), hdrs)
+            )
             for k in range(len(steps) + 1):
                 label = steps[k - 1][1] if k else first_label
                 body = oc.agent_body(instruction, history=history, system=system)
@@ -150,8 +267,9 @@ def opencode_requests(variants: int = 6) -> list[ReplayRequest]:
             body = oc.compaction_body(compaction, history=turns + n)
             body["messages"][1:-1] = [m for t in range(turns + n) for m in oc.history_turn(t, lines)]
             body["stream"] = False
-            out.append(ReplayRequest("opencode", f"oc-compaction-{n}", label, "/v1/chat/completions", body,
-                                     oc.headers()))
+            out.append(
+                ReplayRequest("opencode", f"oc-compaction-{n}", label, "/v1/chat/completions", body, oc.headers())
+            )
     return out
 
 
@@ -161,46 +279,148 @@ def _cc_tasks(n: int) -> list[tuple[str, list[JSON] | str, str, list[Step]]]:
     handler = f"{p}/server/http/handler_{n}.py"
     login = f"{p}/src/auth/login_{n}.py"
     migration = f"{p}/db/migrations/00{n}4_add_plan.sql"
-    review = [{"type": "text", "text": "<command-message>review is running…</command-message>\n"
-               "<command-name>/review</command-name>\n<command-args>12</command-args>"}]
+    review = [
+        {
+            "type": "text",
+            "text": "<command-message>review is running…</command-message>\n"
+            "<command-name>/review</command-name>\n<command-args>12</command-args>",
+        }
+    ]
     return [
-        ("typo", f"Fix the typo in README.md (variant {n})", "local", [
-            ([("Bash", {"command": "ls -R", "description": "List files"}, LISTING)], "local", True),
-            ([("Bash", {"command": "grep -rn log .", "description": "Find logging"}, GREP)], "local", True),
-            ([("Read", {"file_path": readme}, cc.read_result(["# Shop", "A smal shop."]))], "local", False),
-            ([("Edit", {"file_path": readme, "old_string": "smal", "new_string": "small"},
-               f"The file {readme} has been updated successfully.")], "local", False),
-        ]),
-        ("logging", f"Add debug logging to the request handler {n}", "local", [
-            ([("Grep", {"pattern": "log\\.", "glob": "*.py"}, GREP)], "local", True),
-            ([("Read", {"file_path": handler}, cc.read_result(["def handle(path):", "    return path"]))], "local",
-             False),
-            ([("Edit", {"file_path": handler, "old_string": "return", "new_string": "log.debug(path)\n    return"},
-               f"The file {handler} has been updated successfully.")], "local", False),
-        ]),
-        ("login", f"Fix the login redirect in src/auth/login_{n}.py", "heavy", [
-            ([("Read", {"file_path": login}, cc.read_result(["def login(): pass"]))], "heavy", False),
-            ([("Edit", {"file_path": login, "old_string": "pass", "new_string": "return redirect('/')"},
-               f"The file {login} has been updated successfully.")], "heavy", False),
-        ]),
-        ("plans", f"Add a 'team' plan (variant {n})", "local", [
-            ([("Bash", {"command": "ls db", "description": "List db"}, "migrations/\nschema.md\n")], "local", False),
-            ([("Write", {"file_path": migration, "content": "INSERT INTO plans VALUES ('team');"},
-               f"File created successfully at: {migration}")], "heavy", False),
-        ]),
-        ("review", review, "review", [
-            ([("Bash", {"command": "git diff HEAD~1", "description": "Show diff"}, "diff --git a/x b/x\n-a\n+b")],
-             "review", False),
-        ]),
-        ("tests", f"Add unit tests for the cart totals {n}", "local", [
-            ([("Glob", {"pattern": "src/cart/**"}, LISTING)], "local", True),
-            ([("Read", {"file_path": f"{p}/src/cart/total.ts"}, cc.read_result(["export const t = 1;"] * 30))],
-             "local", False),
-            ([("Write", {"file_path": f"{p}/test/cart_{n}.test.ts", "content": "test('t', () => {});"},
-               "File created successfully")], "local", False),
-            ([("Bash", {"command": "npm test", "description": "Run tests"}, "PASS test/cart.test.ts\n" + GREP)],
-             "local", True),
-        ]),
+        (
+            "typo",
+            f"Fix the typo in README.md (variant {n})",
+            "local",
+            [
+                ([("Bash", {"command": "ls -R", "description": "List files"}, LISTING)], "local", True),
+                ([("Bash", {"command": "grep -rn log .", "description": "Find logging"}, GREP)], "local", True),
+                ([("Read", {"file_path": readme}, cc.read_result(["# Shop", "A smal shop."]))], "local", False),
+                (
+                    [
+                        (
+                            "Edit",
+                            {"file_path": readme, "old_string": "smal", "new_string": "small"},
+                            f"The file {readme} has been updated successfully.",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+            ],
+        ),
+        (
+            "logging",
+            f"Add debug logging to the request handler {n}",
+            "local",
+            [
+                ([("Grep", {"pattern": "log\\.", "glob": "*.py"}, GREP)], "local", True),
+                (
+                    [("Read", {"file_path": handler}, cc.read_result(["def handle(path):", "    return path"]))],
+                    "local",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "Edit",
+                            {"file_path": handler, "old_string": "return", "new_string": "log.debug(path)\n    return"},
+                            f"The file {handler} has been updated successfully.",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+            ],
+        ),
+        (
+            "login",
+            f"Fix the login redirect in src/auth/login_{n}.py",
+            "heavy",
+            [
+                ([("Read", {"file_path": login}, cc.read_result(["def login(): pass"]))], "heavy", False),
+                (
+                    [
+                        (
+                            "Edit",
+                            {"file_path": login, "old_string": "pass", "new_string": "return redirect('/')"},
+                            f"The file {login} has been updated successfully.",
+                        )
+                    ],
+                    "heavy",
+                    False,
+                ),
+            ],
+        ),
+        (
+            "plans",
+            f"Add a 'team' plan (variant {n})",
+            "local",
+            [
+                (
+                    [("Bash", {"command": "ls db", "description": "List db"}, "migrations/\nschema.md\n")],
+                    "local",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "Write",
+                            {"file_path": migration, "content": "INSERT INTO plans VALUES ('team');"},
+                            f"File created successfully at: {migration}",
+                        )
+                    ],
+                    "heavy",
+                    False,
+                ),
+            ],
+        ),
+        (
+            "review",
+            review,
+            "review",
+            [
+                (
+                    [
+                        (
+                            "Bash",
+                            {"command": "git diff HEAD~1", "description": "Show diff"},
+                            "diff --git a/x b/x\n-a\n+b",
+                        )
+                    ],
+                    "review",
+                    False,
+                ),
+            ],
+        ),
+        (
+            "tests",
+            f"Add unit tests for the cart totals {n}",
+            "local",
+            [
+                ([("Glob", {"pattern": "src/cart/**"}, LISTING)], "local", True),
+                (
+                    [("Read", {"file_path": f"{p}/src/cart/total.ts"}, cc.read_result(["export const t = 1;"] * 30))],
+                    "local",
+                    False,
+                ),
+                (
+                    [
+                        (
+                            "Write",
+                            {"file_path": f"{p}/test/cart_{n}.test.ts", "content": "test('t', () => {});"},
+                            "File created successfully",
+                        )
+                    ],
+                    "local",
+                    False,
+                ),
+                (
+                    [("Bash", {"command": "npm test", "description": "Run tests"}, "PASS test/cart.test.ts\n" + GREP)],
+                    "local",
+                    True,
+                ),
+            ],
+        ),
         ("cloud", f"#cloud design the caching layer (variant {n})", "cloud", []),
     ]
 
@@ -212,7 +432,10 @@ def claude_code_requests(variants: int = 6) -> list[ReplayRequest]:
         if n:
             # Earlier turns of the same conversation: the first carries the context blocks.
             history = [
-                {"role": "user", "content": [*cc.context_blocks(), {"type": "text", "text": "What does this repo do?"}]},
+                {
+                    "role": "user",
+                    "content": [*cc.context_blocks(), {"type": "text", "text": "What does this repo do?"}],
+                },
                 {"role": "assistant", "content": [{"type": "text", "text": "A small shop: " + "details " * 200 * n}]},
             ]
         for name, prompt, first_label, steps in _cc_tasks(n):

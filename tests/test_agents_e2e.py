@@ -30,20 +30,40 @@ pytestmark = [pytest.mark.e2e, pytest.mark.real_model, pytest.mark.timeout(900)]
 
 def settings_file(tmp_path: Path, llama: LlamaServer) -> Path:
     path = tmp_path / "hybridge.toml"
-    path.write_text(tomli_w.dumps({
-        "routing": {"local_model": f"llamacpp/{llama.model}"},
-        "providers": {"llamacpp": {"kind": "openai-local", "base_url": f"{llama.url}/v1"}},
-        "privacy": {"enabled": True},
-        "ledger": {"path": str(tmp_path / "ledger.sqlite3")},
-    }))
+    path.write_text(
+        tomli_w.dumps(
+            {
+                "routing": {"local_model": f"llamacpp/{llama.model}"},
+                "providers": {"llamacpp": {"kind": "openai-local", "base_url": f"{llama.url}/v1"}},
+                "privacy": {"enabled": True},
+                "ledger": {"path": str(tmp_path / "ledger.sqlite3")},
+            }
+        )
+    )
     return path
 
 
 def setup(config: Path, base_url: str, agent: str, *args: str) -> str:
     port = base_url.rsplit(":", 1)[1].split("/", 1)[0]
     result = subprocess.run(
-        [sys.executable, "-m", "router_core", "setup", agent, "--port", port, "--write", "--config", str(config),
-         "--no-inventory", *args], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "router_core",
+            "setup",
+            agent,
+            "--port",
+            port,
+            "--write",
+            "--config",
+            str(config),
+            "--no-inventory",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -52,8 +72,12 @@ def ledger(path: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute(
-            "SELECT api, client, requested_model, route, provider, outcome FROM requests ORDER BY started_at")]
+        return [
+            dict(r)
+            for r in conn.execute(
+                "SELECT api, client, requested_model, route, provider, outcome FROM requests ORDER BY started_at"
+            )
+        ]
     finally:
         conn.close()
 
@@ -71,8 +95,16 @@ def test_codex_set_up_by_hybridge_answers_from_the_local_model(tmp_path: Path, l
     # The base test model never stops on its own; a JSON schema (Codex's --output-schema,
     # sent as text.format) makes llama.cpp constrain it to a short object that ends.
     schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"type": "object", "properties": {"answer": {"type": "string", "maxLength": 16}},
-                                  "required": ["answer"], "additionalProperties": False}))
+    schema.write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "maxLength": 16}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            }
+        )
+    )
     with HybridgeProcess(config) as hybridge:
         out = setup(config, hybridge.base_url, "codex", "--codex-home", str(home / ".codex"))
         again = setup(config, hybridge.base_url, "codex", "--codex-home", str(home / ".codex"))
@@ -87,15 +119,19 @@ def test_codex_set_up_by_hybridge_answers_from_the_local_model(tmp_path: Path, l
 
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
-    messages = [e["item"]["text"] for e in events if e.get("type") == "item.completed"
-                and e["item"].get("type") == "agent_message"]
+    messages = [
+        e["item"]["text"]
+        for e in events
+        if e.get("type") == "item.completed" and e["item"].get("type") == "agent_message"
+    ]
     assert messages and json.loads(messages[-1])["answer"] is not None, events
     usage = next(e["usage"] for e in events if e.get("type") == "turn.completed")
     assert usage["input_tokens"] > 1000 and usage["output_tokens"] > 0  # Codex's long prompt, read locally
 
     rows = [r for r in ledger(tmp_path / "ledger.sqlite3") if r["api"] == "responses"]
-    assert rows and all(r["route"] == "local" and r["provider"] == "llamacpp" and r["requested_model"] == "auto"
-                        for r in rows), rows
+    assert rows and all(
+        r["route"] == "local" and r["provider"] == "llamacpp" and r["requested_model"] == "auto" for r in rows
+    ), rows
     assert any(r["outcome"] == "ok" and "codex" in r["client"].lower() for r in rows), rows
 
 
@@ -105,13 +141,14 @@ def test_aider_set_up_by_hybridge_answers_from_the_local_model(tmp_path: Path, l
     # Aider sends no max_tokens of its own: cap the answer of the never-stopping test model.
     (project / ".aider.model.settings.yml").write_text(
         "- name: openai/auto\n  extra_params:\n    max_tokens: 24\n"
-        "- name: openai/local\n  extra_params:\n    max_tokens: 24\n")
+        "- name: openai/local\n  extra_params:\n    max_tokens: 24\n"
+    )
     with HybridgeProcess(config) as hybridge:
         out = setup(config, hybridge.base_url, "aider", "--project", str(project))
         result = run_aider(project, home, "say hi")
     assert "privacy mode is on" in out
     conf = (project / ".aider.conf.yml").read_text()
-    assert "model: \"openai/auto\"" in conf and f"openai-api-base: \"{hybridge.base_url}\"" in conf
+    assert 'model: "openai/auto"' in conf and f'openai-api-base: "{hybridge.base_url}"' in conf
     assert "analytics-disable: true" in conf and "check-update: false" in conf
     metadata = json.loads((project / ".aider.model.metadata.json").read_text())
     assert metadata["openai/auto"]["max_input_tokens"] > 0

@@ -18,19 +18,28 @@ MODEL = "gemma3:270m"
 
 def test_the_models_tab_lists_each_backend_up_or_down(qtbot, fake_ollama: RunningFakeOllama, tmp_path: Path) -> None:
     dead = free_port()
-    settings = make_settings({
-        "routing": {"local_model": f"ollama/{MODEL}", "pools": {"gemma": [f"ollama/{MODEL}", f"spare/{MODEL}"]}},
-        "providers": {
-            "ollama": {"kind": "ollama", "base_url": fake_ollama.url},
-            "spare": {"kind": "ollama", "base_url": f"http://127.0.0.1:{dead}"},
-        },
-        "inventory": {"backends_poll_s": 0.2},
-    })
+    settings = make_settings(
+        {
+            "routing": {"local_model": f"ollama/{MODEL}", "pools": {"gemma": [f"ollama/{MODEL}", f"spare/{MODEL}"]}},
+            "providers": {
+                "ollama": {"kind": "ollama", "base_url": fake_ollama.url},
+                "spare": {"kind": "ollama", "base_url": f"http://127.0.0.1:{dead}"},
+            },
+            "inventory": {"backends_poll_s": 0.2},
+        }
+    )
     with running_shell(qtbot, settings, tmp_path) as shell:
         panel = shell.dashboard.backends
         table = panel.table
-        qtbot.waitUntil(lambda: table.rowCount() == 2 and table.item(1, 4) is not None
-                        and table.item(1, 4).text() == "down" and table.item(0, 4).text() == "up", timeout=15_000)
+        qtbot.waitUntil(
+            lambda: (
+                table.rowCount() == 2
+                and table.item(1, 4) is not None
+                and table.item(1, 4).text() == "down"
+                and table.item(0, 4).text() == "up"
+            ),
+            timeout=15_000,
+        )
         assert not panel.isHidden()
         cells = [[table.item(row, col).text() for col in range(table.columnCount())] for row in range(2)]
         port = fake_ollama.url.rpartition(":")[2]

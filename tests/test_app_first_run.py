@@ -164,7 +164,10 @@ def test_a_cloud_key_is_stored_only_after_a_real_call_works(qtbot, tmp_path: Pat
             panel.key_input.setText("sk-wrong-key-0123456789abcdef")
             with qtbot.waitSignal(shell.bridge.key_verified, timeout=15_000) as bad:
                 panel.key_button.click()
-            assert bad.args[:2] == ["openai", "openai rejected the API key (HTTP 401); set it with `hybridge keys set openai`"]
+            assert bad.args[:2] == [
+                "openai",
+                "openai rejected the API key (HTTP 401); set it with `hybridge keys set openai`",
+            ]
             assert memory_keyring.get_password("hybridge", "openai") is None
             assert panel.key_status.text().startswith("✘ not stored: openai rejected the API key")
             assert "sk-wrong" not in panel.key_status.text()

@@ -32,7 +32,10 @@ def test_the_backend_with_the_model_loaded_comes_first_whatever_its_place() -> N
 
 
 def test_a_model_loaded_with_too_little_context_counts_as_not_loaded() -> None:
-    members = [_view("a", loaded=True, loaded_context=4096, busy=0), _view("b", loaded=True, loaded_context=32768, busy=1)]
+    members = [
+        _view("a", loaded=True, loaded_context=4096, busy=0),
+        _view("b", loaded=True, loaded_context=32768, busy=1),
+    ]
     ranking = rank("p", members, need_tokens=20000)
     assert [r.view.provider for r in ranking.order] == ["b", "a"]
     assert "too little context (4,096 < 20,000)" in ranking.order[1].why
@@ -113,14 +116,16 @@ def test_addresses_carry_no_user_info_or_path() -> None:
 
 
 def _pool_settings(**routing: Any) -> Any:
-    return make_settings({
-        "routing": {"local_model": "a/m", "pools": {"p": ["a/m", "b/m:7b", "c/m"]}, **routing},
-        "providers": {
-            "a": {"kind": "ollama", "base_url": "http://127.0.0.1:11434"},
-            "b": {"kind": "ollama", "base_url": "http://192.168.1.20:11434"},
-            "c": {"kind": "openai-local", "base_url": "http://127.0.0.1:8080/v1"},
-        },
-    })
+    return make_settings(
+        {
+            "routing": {"local_model": "a/m", "pools": {"p": ["a/m", "b/m:7b", "c/m"]}, **routing},
+            "providers": {
+                "a": {"kind": "ollama", "base_url": "http://127.0.0.1:11434"},
+                "b": {"kind": "ollama", "base_url": "http://192.168.1.20:11434"},
+                "c": {"kind": "openai-local", "base_url": "http://127.0.0.1:8080/v1"},
+            },
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,10 +141,12 @@ def _pool_settings(**routing: Any) -> Any:
 )
 def test_bad_pools_are_refused_naming_the_problem(pools: dict[str, list[str]], problem: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        make_settings({
-            "routing": {"local_model": "a/m", "pools": pools},
-            "providers": {"a": {"kind": "ollama"}, "cloud": {"kind": "openai", "base_url": "https://x.test/v1"}},
-        })
+        make_settings(
+            {
+                "routing": {"local_model": "a/m", "pools": pools},
+                "providers": {"a": {"kind": "ollama"}, "cloud": {"kind": "openai", "base_url": "https://x.test/v1"}},
+            }
+        )
     assert problem in str(caught.value.problems)
 
 
@@ -213,20 +220,44 @@ def test_explain_shows_the_pool_order_and_what_was_skipped() -> None:
     pools.apply(_up("a", loaded=(ServedModel("m:latest", 8192),), installed=("m:latest",)))
     planned = Candidate("a", "m", "local", "local default")
     choices = pool_choices(pools, RoutePlan((planned,), rule="default"), _request())
-    assert choices == [{
-        "candidate": "a/m", "pool": "p",
-        "order": [{"backend": "a/m", "why": "has it loaded (context 8,192), 0 busy of 1 slot"},
-                  {"backend": "c/m", "why": "0 busy"}],
-        "skipped": [{"backend": "b/m:7b", "why": "privacy mode: 192.168.1.20:11434 is not in privacy.trusted_hosts"}],
-    }]
+    assert choices == [
+        {
+            "candidate": "a/m",
+            "pool": "p",
+            "order": [
+                {"backend": "a/m", "why": "has it loaded (context 8,192), 0 busy of 1 slot"},
+                {"backend": "c/m", "why": "0 busy"},
+            ],
+            "skipped": [
+                {"backend": "b/m:7b", "why": "privacy mode: 192.168.1.20:11434 is not in privacy.trusted_hosts"}
+            ],
+        }
+    ]
     # A member asked for by name is that backend: no pool choice.
     assert pool_choices(pools, RoutePlan((planned,), rule="named"), _request()) == []
-    data = {"model_asked": "local", "route": "local", "model": "a/m", "rule": "default", "reason": "local default",
-            "small_task": None, "kept_local": False, "budget_kept_local": False, "tags": [], "prompt_tokens": 3,
-            "output_tokens": 16, "local_context_tokens": 8192,
-            "state": {"privacy": True, "privacy_escalation": "keep-local", "budget_exhausted": False,
-                      "budget_action": "keep-local", "cooling": []},
-            "candidates": [{"route": "local", "model": "a/m", "reason": "local default"}], "backends": choices}
+    data = {
+        "model_asked": "local",
+        "route": "local",
+        "model": "a/m",
+        "rule": "default",
+        "reason": "local default",
+        "small_task": None,
+        "kept_local": False,
+        "budget_kept_local": False,
+        "tags": [],
+        "prompt_tokens": 3,
+        "output_tokens": 16,
+        "local_context_tokens": 8192,
+        "state": {
+            "privacy": True,
+            "privacy_escalation": "keep-local",
+            "budget_exhausted": False,
+            "budget_action": "keep-local",
+            "cooling": [],
+        },
+        "candidates": [{"route": "local", "model": "a/m", "reason": "local default"}],
+        "backends": choices,
+    }
     text = render_text(data)
     assert "pool         p serves a/m; its backends, as chosen now:" in text
     assert "  1. a/m  - has it loaded (context 8,192), 0 busy of 1 slot" in text

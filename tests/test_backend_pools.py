@@ -35,8 +35,9 @@ POOL = "gemma"
 @contextmanager
 def engine(*, loaded: bool, host: str = "127.0.0.1") -> Iterator[tuple[FakeOllama, ThreadedServer]]:
     """One Ollama test engine; `loaded`: the model is in memory already (in /api/ps)."""
-    fake = FakeOllama(models=[FakeModel(MODEL, capabilities=["completion", "tools"], loaded_vram=0 if loaded else None)],
-                      threads=1)
+    fake = FakeOllama(
+        models=[FakeModel(MODEL, capabilities=["completion", "tools"], loaded_vram=0 if loaded else None)], threads=1
+    )
     server = ThreadedServer(fake.app, host=host).start()
     try:
         yield fake, server
@@ -63,10 +64,15 @@ def settings_for(tmp_path: Path, members: list[tuple[str, str, str]], **extra: A
 
 
 def chat(service: RouterService, session: str, max_tokens: int = 8) -> httpx.Response:
-    body = {"model": "local", "max_tokens": max_tokens, "temperature": 0,
-            "messages": [{"role": "user", "content": f"Write a note for {session}."}]}
-    return httpx.post(f"{service.status().base_url}/chat/completions", json=body, timeout=300,
-                      headers={"x-session-id": session})
+    body = {
+        "model": "local",
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": f"Write a note for {session}."}],
+    }
+    return httpx.post(
+        f"{service.status().base_url}/chat/completions", json=body, timeout=300, headers={"x-session-id": session}
+    )
 
 
 def served(response: httpx.Response) -> str:
@@ -75,9 +81,17 @@ def served(response: httpx.Response) -> str:
 
 
 def explain(service: RouterService, session: str) -> dict[str, Any]:
-    body = {"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": f"Write a note for {session}."}]}
-    answer = httpx.post(f"{service.status().base_url.removesuffix('/v1')}/hybridge/explain", json=body,
-                        headers={"x-session-id": session}, timeout=30)
+    body = {
+        "model": "local",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": f"Write a note for {session}."}],
+    }
+    answer = httpx.post(
+        f"{service.status().base_url.removesuffix('/v1')}/hybridge/explain",
+        json=body,
+        headers={"x-session-id": session},
+        timeout=30,
+    )
     pools: list[dict[str, Any]] = answer.json()["backends"]
     return pools[0]
 
@@ -153,9 +167,13 @@ def test_a_llama_server_busy_with_others_work_is_passed_over_by_its_own_metrics(
             assert (state["engine"], state["up"], state["running"], state["slots"]) == ("llama.cpp", True, 0, 1)
             assert served(chat(service, "m0")) == "llama"
             # Someone else's long request, straight to the llama-server (not through Hybridge).
-            other = threading.Thread(target=lambda: httpx.post(
-                f"{llama_server.url}/v1/chat/completions", timeout=300,
-                json={"messages": [{"role": "user", "content": "Count to a thousand."}], "max_tokens": 400}))
+            other = threading.Thread(
+                target=lambda: httpx.post(
+                    f"{llama_server.url}/v1/chat/completions",
+                    timeout=300,
+                    json={"messages": [{"role": "user", "content": "Count to a thousand."}], "max_tokens": 400},
+                )
+            )
             other.start()
             try:
                 wait_for(lambda: llama_server.metric("requests_processing") == 1, "the llama-server to be busy")
@@ -163,8 +181,10 @@ def test_a_llama_server_busy_with_others_work_is_passed_over_by_its_own_metrics(
                 state = backends(service)["llama"]
                 assert (state["running"], state["in_flight"], state["busy"]) == (1, 0, 1)
                 choice = explain(service, "m1")
-                assert choice["order"][1] == {"backend": "llama/gemma3-270m",
-                                              "why": "has it loaded (context 16,384), 1 busy of 1 slot"}
+                assert choice["order"][1] == {
+                    "backend": "llama/gemma3-270m",
+                    "why": "has it loaded (context 16,384), 1 busy of 1 slot",
+                }
                 assert served(chat(service, "m1")) == "a"
             finally:
                 other.join()
@@ -178,10 +198,19 @@ def test_a_session_keeps_to_its_backend(tmp_path: Path) -> None:
         settings = settings_for(tmp_path, [("a", "ollama", a_server.url), ("b", "ollama", b_server.url)])
         with run_hybridge(settings) as service:
             service.poll_backends()
-            body = {"model": "local", "max_tokens": 1000, "stream": True,
-                    "messages": [{"role": "user", "content": "Write a long story."}]}
-            with httpx.stream("POST", f"{service.status().base_url}/chat/completions", json=body, timeout=300,
-                              headers={"x-session-id": "long"}) as streaming:
+            body = {
+                "model": "local",
+                "max_tokens": 1000,
+                "stream": True,
+                "messages": [{"role": "user", "content": "Write a long story."}],
+            }
+            with httpx.stream(
+                "POST",
+                f"{service.status().base_url}/chat/completions",
+                json=body,
+                timeout=300,
+                headers={"x-session-id": "long"},
+            ) as streaming:
                 assert streaming.headers["x-hybridge-model"] == f"a/{MODEL}"
                 lines = streaming.iter_lines()  # kept: dropping the iterator would close the stream
                 next(lines)  # a is answering it now
@@ -189,7 +218,8 @@ def test_a_session_keeps_to_its_backend(tmp_path: Path) -> None:
             wait_for(lambda: backends(service)["a"]["in_flight"] == 0, "a's answer to end")
             # a is idle and first in the pool, but s1's prompt is cached on b.
             assert explain(service, "s1")["order"][0] == {
-                "backend": f"b/{MODEL}", "why": "this session's backend: has it loaded (context 4,096), 0 busy of 1 slot"
+                "backend": f"b/{MODEL}",
+                "why": "this session's backend: has it loaded (context 4,096), 0 busy of 1 slot",
             }
             assert served(chat(service, "s1")) == "b"
             assert served(chat(service, "s2")) == "a"
@@ -199,16 +229,21 @@ def test_a_session_keeps_to_its_backend(tmp_path: Path) -> None:
 def test_a_backend_known_down_costs_no_connect_attempt(tmp_path: Path) -> None:
     dead_port = free_port()  # nothing listens here
     with engine(loaded=True) as (_a, a_server):
-        settings = settings_for(tmp_path, [("dead", "ollama", f"http://127.0.0.1:{dead_port}"),
-                                           ("a", "ollama", a_server.url)])
+        settings = settings_for(
+            tmp_path, [("dead", "ollama", f"http://127.0.0.1:{dead_port}"), ("a", "ollama", a_server.url)]
+        )
         with run_hybridge(settings) as service:
             service.poll_backends()
             state = backends(service)["dead"]
             assert state["up"] is False and state["last_error"] == f"cannot connect to 127.0.0.1:{dead_port}"
             skipped = explain(service, "k1")["skipped"]
-            assert skipped == [{"backend": f"dead/{MODEL}",
-                                "why": f"down (cannot connect to 127.0.0.1:{dead_port}); "
-                                       "waits for the background poll to see it up"}]
+            assert skipped == [
+                {
+                    "backend": f"dead/{MODEL}",
+                    "why": f"down (cannot connect to 127.0.0.1:{dead_port}); "
+                    "waits for the background poll to see it up",
+                }
+            ]
             responses = [chat(service, f"k{i}") for i in range(2)]
             assert [served(r) for r in responses] == ["a", "a"]
             assert all("x-hybridge-fallbacks" not in r.headers for r in responses)
@@ -260,10 +295,12 @@ def test_privacy_mode_uses_a_lan_backend_only_when_it_is_trusted(tmp_path: Path)
         with run_hybridge(settings_for(tmp_path, members, privacy={"enabled": True})) as service:
             service.poll_backends()
             choice = explain(service, "p1")
-            assert choice["skipped"] == [{
-                "backend": f"lan/{MODEL}",
-                "why": f"privacy mode: {host}:{lan_server.port} is not in privacy.trusted_hosts",
-            }]
+            assert choice["skipped"] == [
+                {
+                    "backend": f"lan/{MODEL}",
+                    "why": f"privacy mode: {host}:{lan_server.port} is not in privacy.trusted_hosts",
+                }
+            ]
             assert [b["backend"] for b in choice["order"]] == [f"a/{MODEL}"]
             response = chat(service, "p1")
             assert served(response) == "a" and "x-hybridge-fallbacks" not in response.headers
@@ -291,8 +328,12 @@ def test_doctor_shows_each_pooled_backend(tmp_path: Path, llama_server: LlamaSer
             f'[providers.llama]\nkind = "openai-local"\nbase_url = "{llama_server.url}/v1"\n'
             f'[providers.dead]\nkind = "ollama"\nbase_url = "http://127.0.0.1:{dead_port}"\n'
         )
-        out = subprocess.run([sys.executable, "-m", "router_core", "doctor", "--config", str(config)],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "router_core", "doctor", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert "Traceback" not in out.stderr, out.stderr
     text = out.stdout
     assert "Backend pools" in text
@@ -300,7 +341,9 @@ def test_doctor_shows_each_pooled_backend(tmp_path: Path, llama_server: LlamaSer
     assert f"loaded: {MODEL} (context 4,096) · busy: not reported by the engine" in text
     assert f"up    llama (llama.cpp) at 127.0.0.1:{llama_server.port} · pool {POOL}" in text
     assert "loaded: gemma3-270m (context 16,384) · 0 running, 0 waiting on 1 slot" in text
-    assert f"DOWN  dead (ollama) at 127.0.0.1:{dead_port} · pool {POOL}: cannot connect to 127.0.0.1:{dead_port}" in text
+    assert (
+        f"DOWN  dead (ollama) at 127.0.0.1:{dead_port} · pool {POOL}: cannot connect to 127.0.0.1:{dead_port}" in text
+    )
 
 
 def test_stats_show_tok_per_s_per_backend(tmp_path: Path) -> None:
@@ -310,10 +353,19 @@ def test_stats_show_tok_per_s_per_backend(tmp_path: Path) -> None:
         settings = settings_for(tmp_path, [("a", "ollama", a_server.url), ("b", "ollama", b_server.url)])
         with run_hybridge(settings) as service:
             service.poll_backends()
-            body = {"model": "local", "max_tokens": 48, "stream": True,
-                    "messages": [{"role": "user", "content": "Write a story."}]}
-            with httpx.stream("POST", f"{service.status().base_url}/chat/completions", json=body, timeout=300,
-                              headers={"x-session-id": "t0"}) as streaming:
+            body = {
+                "model": "local",
+                "max_tokens": 48,
+                "stream": True,
+                "messages": [{"role": "user", "content": "Write a story."}],
+            }
+            with httpx.stream(
+                "POST",
+                f"{service.status().base_url}/chat/completions",
+                json=body,
+                timeout=300,
+                headers={"x-session-id": "t0"},
+            ) as streaming:
                 lines = streaming.iter_lines()
                 next(lines)
                 assert served(chat(service, "t1", max_tokens=16)) == "b"
@@ -322,7 +374,17 @@ def test_stats_show_tok_per_s_per_backend(tmp_path: Path) -> None:
     conn: sqlite3.Connection = connect(tmp_path / "ledger.sqlite3")
     lines = "\n".join(backends_text(conn, 0.0)).splitlines()
     assert lines[1] == "Local backends" and lines[2].split() == [
-        "backend", "address", "pool", "answers", "output", "tok/s", "ttft", "s", "saved", "$"]
+        "backend",
+        "address",
+        "pool",
+        "answers",
+        "output",
+        "tok/s",
+        "ttft",
+        "s",
+        "saved",
+        "$",
+    ]
     rows = {line.split()[0]: line.split() for line in lines[3:]}
     assert set(rows) == {"a", "b"}
     for name, server in (("a", a_server), ("b", b_server)):
@@ -336,13 +398,21 @@ def test_an_overloaded_backend_fails_over_before_the_first_byte_and_cools_down(t
     busy, spare = FaultyOpenAI("busy"), FaultyOpenAI("spare")
     servers = [ThreadedServer(f.app).start() for f in (busy, spare)]
     try:
-        settings = make_settings({
-            "routing": {"local_model": "busy/m", "pools": {POOL: ["busy/m", "spare/m"]}, "cooldown_after_failures": 1},
-            "providers": {name: {"kind": "openai-local", "base_url": f"{server.url}/v1"}
-                          for name, server in zip(("busy", "spare"), servers, strict=True)},
-            "inventory": {"backends_poll_s": 600},
-            "ledger": {"enabled": False},
-        })
+        settings = make_settings(
+            {
+                "routing": {
+                    "local_model": "busy/m",
+                    "pools": {POOL: ["busy/m", "spare/m"]},
+                    "cooldown_after_failures": 1,
+                },
+                "providers": {
+                    name: {"kind": "openai-local", "base_url": f"{server.url}/v1"}
+                    for name, server in zip(("busy", "spare"), servers, strict=True)
+                },
+                "inventory": {"backends_poll_s": 600},
+                "ledger": {"enabled": False},
+            }
+        )
         busy.script = [overloaded()]  # Ollama past OLLAMA_MAX_QUEUE, vLLM or llama.cpp shedding load: 503
         with run_hybridge(settings) as service:
             service.poll_backends()

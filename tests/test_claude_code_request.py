@@ -21,8 +21,13 @@ CLAUDE_CODE_BODY = {
         {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
     ],
     "messages": [
-        {"role": "user", "content": [{"type": "text", "text": "<system-reminder>...</system-reminder>"},
-                                     {"type": "text", "text": "say hi"}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "<system-reminder>...</system-reminder>"},
+                {"type": "text", "text": "say hi"},
+            ],
+        },
         {"role": "system", "content": [{"type": "text", "text": "# Environment\nPrimary working directory: /p"}]},
     ],
 }
@@ -36,7 +41,9 @@ def test_a_system_message_inside_messages_stays_a_system_instruction() -> None:
 
 
 def test_a_system_message_must_hold_text() -> None:
-    body = {**CLAUDE_CODE_BODY, "messages": [{"role": "user", "content": "hi"},
-                                             {"role": "system", "content": [{"type": "image"}]}]}
+    body = {
+        **CLAUDE_CODE_BODY,
+        "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": [{"type": "image"}]}],
+    }
     with pytest.raises(BadRequest, match=r"messages\.1\.content\.0: must be a text block"):
         parse_messages_request(body, {})

@@ -38,8 +38,13 @@ def test_plain_hybridge_without_a_display_says_so_and_serves_headless(tmp_path: 
     port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(f"[server]\nport = {port}\n")
-    proc = subprocess.Popen([*HYBRIDGE, "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env(tmp_path))
+    proc = subprocess.Popen(
+        [*HYBRIDGE, "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     try:
         assert proc.stderr is not None and proc.stdout is not None
         assert proc.stderr.readline().strip() == NO_DISPLAY_HINT
@@ -68,8 +73,13 @@ def test_serve_on_a_port_held_by_another_program_names_it(tmp_path: Path) -> Non
     config = tmp_path / "config.toml"
     config.write_text(f"[server]\nport = {port}\n")
     try:
-        proc = subprocess.run([*HYBRIDGE, "serve", "--config", str(config)], capture_output=True, text=True,
-                              env=_env(tmp_path), timeout=60)
+        proc = subprocess.run(
+            [*HYBRIDGE, "serve", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=60,
+        )
     finally:
         holder.close()
     # This test process holds it: its PID and name are what the message must give.
@@ -93,7 +103,12 @@ def test_serve_when_hybridge_already_runs_there(tmp_path: Path) -> None:
         except httpx.HTTPError:
             raise AssertionError(f"{first.base_url} {first.process.poll()} {first.stop()}") from None
         started = time.monotonic()
-        proc = subprocess.run([*HYBRIDGE, "serve", "--config", str(second_config)], capture_output=True,
-                              text=True, env=_env(tmp_path), timeout=20)
+        proc = subprocess.run(
+            [*HYBRIDGE, "serve", "--config", str(second_config)],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=20,
+        )
     assert proc.returncode == 1 and time.monotonic() - started < 30
     assert "another Hybridge (" in proc.stderr and f"is already running at http://127.0.0.1:{port}" in proc.stderr

@@ -80,8 +80,9 @@ def test_into_a_closed_pipe(args: list[str], env: dict[str, str], tmp_path: Path
     read, write = os.pipe()
     os.close(read)
     try:
-        proc = subprocess.run([*HYBRIDGE, *_config(tmp_path), *args], stdout=write, stderr=subprocess.PIPE,
-                              text=True, env=env, timeout=90)
+        proc = subprocess.run(
+            [*HYBRIDGE, *_config(tmp_path), *args], stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=90
+        )
     finally:
         os.close(write)
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
@@ -89,8 +90,13 @@ def test_into_a_closed_pipe(args: list[str], env: dict[str, str], tmp_path: Path
 
 def test_serve_into_head_keeps_serving_without_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
     read, write = os.pipe()
-    serve = subprocess.Popen([*HYBRIDGE, *_config(tmp_path), "serve", "--port", "0"], stdout=write,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    serve = subprocess.Popen(
+        [*HYBRIDGE, *_config(tmp_path), "serve", "--port", "0"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     os.close(write)
     head = subprocess.run(["head", "-1"], stdin=read, capture_output=True, text=True, timeout=30)
     os.close(read)

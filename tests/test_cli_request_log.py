@@ -18,8 +18,9 @@ def test_one_line_per_request_without_prompt_text(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path)}
     with HybridgeProcess(config, env=env) as proc:
         body = {"model": "auto", "max_tokens": 4, "messages": [{"role": "user", "content": "SECRET-PROMPT-TEXT"}]}
-        reply = httpx.post(f"{proc.base_url}/chat/completions", json=body, headers={"user-agent": "curl/8.0"},
-                           timeout=30)
+        reply = httpx.post(
+            f"{proc.base_url}/chat/completions", json=body, headers={"user-agent": "curl/8.0"}, timeout=30
+        )
         assert reply.status_code in (502, 503)
         _, _, err = proc.stop()
     lines = [line for line in err.splitlines() if " curl/8.0 " in line]

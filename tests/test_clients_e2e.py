@@ -54,7 +54,11 @@ def hybridge_settings(tmp_path: Path, ollama_url: str, cloud_url: str | None = N
         "ledger": {"path": str(tmp_path / "ledger.sqlite3")},
     }
     if cloud_url:
-        data["providers"]["fakecloud"] = {"kind": "openai", "base_url": f"{cloud_url}/v1", "api_key": f"env:{CLOUD_KEY_ENV}"}
+        data["providers"]["fakecloud"] = {
+            "kind": "openai",
+            "base_url": f"{cloud_url}/v1",
+            "api_key": f"env:{CLOUD_KEY_ENV}",
+        }
         data["routing"]["cloud_model"] = "fakecloud/gpt-4.1"
     return data
 
@@ -66,8 +70,9 @@ def write_config(tmp_path: Path, data: dict[str, Any]) -> Path:
 
 
 def hybridge_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "router_core", *args], capture_output=True, text=True,
-                            timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "router_core", *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -104,8 +109,18 @@ async def test_opencode_configured_by_hybridge_runs_on_the_local_model(
     project, home = project_dirs(tmp_path)
     seen = len(fake_ollama.state.requests)
     with HybridgeProcess(config) as hybridge:
-        hybridge_cli("opencode", "--project", str(project), "--port", port_of(hybridge.base_url),
-                     "--max-output", MAX_OUTPUT, "--write", "--config", str(config))
+        hybridge_cli(
+            "opencode",
+            "--project",
+            str(project),
+            "--port",
+            port_of(hybridge.base_url),
+            "--max-output",
+            MAX_OUTPUT,
+            "--write",
+            "--config",
+            str(config),
+        )
         result = run_opencode(project, home, "say hi")
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -157,8 +172,19 @@ def test_opencode_prompt_naming_a_migration_goes_to_the_cloud(
     project, home = project_dirs(tmp_path)
     seen = len(fake_ollama.state.requests)
     with HybridgeProcess(config, env=env) as hybridge:
-        hybridge_cli("opencode", "--project", str(project), "--port", port_of(hybridge.base_url),
-                     "--max-output", MAX_OUTPUT, "--write", "--config", str(config), env=env)
+        hybridge_cli(
+            "opencode",
+            "--project",
+            str(project),
+            "--port",
+            port_of(hybridge.base_url),
+            "--max-output",
+            MAX_OUTPUT,
+            "--write",
+            "--config",
+            str(config),
+            env=env,
+        )
         result = run_opencode(project, home, "Check db/migrations/0001_init.sql for a missing index")
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -172,8 +198,9 @@ def test_opencode_prompt_naming_a_migration_goes_to_the_cloud(
     # local model is still reading (the ledger then names no route): it was planned local.
     assert title and all(r["reason"] == "small-model work (title) stays local" for r in title), rows
     assert all(r["route"] in ("local", "") for r in title), rows
-    assert any(c["messages"][0]["content"].startswith("You are a title generator")
-               for c in fake_ollama.state.requests[seen:])
+    assert any(
+        c["messages"][0]["content"].startswith("You are a title generator") for c in fake_ollama.state.requests[seen:]
+    )
     assert agent, rows
     turn = agent[0]
     assert turn["route"] == "cloud" and turn["model"] == "fakecloud/gpt-4.1", turn
@@ -190,9 +217,23 @@ def test_opencode_agents_flag_work_by_model_and_by_tags(
     env = {**os.environ, CLOUD_KEY_ENV: API_KEY}
     project, home = project_dirs(tmp_path)
     with HybridgeProcess(config, env=env) as hybridge:
-        hybridge_cli("opencode", "--project", str(project), "--port", port_of(hybridge.base_url),
-                     "--max-output", MAX_OUTPUT, "--agent", "plan=cloud", "--agent", "build=tag:ui-mock",
-                     "--write", "--config", str(config), env=env)
+        hybridge_cli(
+            "opencode",
+            "--project",
+            str(project),
+            "--port",
+            port_of(hybridge.base_url),
+            "--max-output",
+            MAX_OUTPUT,
+            "--agent",
+            "plan=cloud",
+            "--agent",
+            "build=tag:ui-mock",
+            "--write",
+            "--config",
+            str(config),
+            env=env,
+        )
         built = run_opencode(project, home, "make the header blue")  # the build agent, tagged
         planned = run_opencode(project, home, "outline a plan", args=("--agent", "plan"))
     assert built.returncode == 0, built.stderr[-3000:]
@@ -217,14 +258,20 @@ def test_claude_code_through_messages_is_answered_by_the_local_model(
     env_file = tmp_path / "hybridge-claude.sh"
     seen = len(fake_ollama.state.requests)
     with HybridgeProcess(config) as hybridge:
-        hybridge_cli("claude-code", "--port", port_of(hybridge.base_url), "--write", str(env_file),
-                     "--config", str(config))
+        hybridge_cli(
+            "claude-code", "--port", port_of(hybridge.base_url), "--write", str(env_file), "--config", str(config)
+        )
         assert oct(env_file.stat().st_mode & 0o777) == "0o600"
         # No built-in tools: Claude Code's ~20k-token tool prompt would take the CPU-bound
         # test model minutes per request to read; the wire protocol is the same.
-        result = run_claude(env_file, project, home, "say hi",
-                            args=("--tools", "", "--output-format", "stream-json", "--verbose"),
-                            extra_env={"CLAUDE_CODE_MAX_OUTPUT_TOKENS": MAX_OUTPUT})
+        result = run_claude(
+            env_file,
+            project,
+            home,
+            "say hi",
+            args=("--tools", "", "--output-format", "stream-json", "--verbose"),
+            extra_env={"CLAUDE_CODE_MAX_OUTPUT_TOKENS": MAX_OUTPUT},
+        )
 
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert events and events[-1]["type"] == "result", (result.stdout[-2000:], result.stderr[-2000:])
@@ -240,9 +287,14 @@ def test_claude_code_through_messages_is_answered_by_the_local_model(
     assert all(r["requested_model"] == "auto" and r["route"] == "local" and r["outcome"] == "ok" for r in rows), rows
     answers = [
         " ".join(block["text"].split())
-        for e in events if e["type"] == "assistant" and not e.get("error")
-        for block in e["message"]["content"] if block.get("type") == "text"
+        for e in events
+        if e["type"] == "assistant" and not e.get("error")
+        for block in e["message"]["content"]
+        if block.get("type") == "text"
     ]
-    replies = [" ".join(fake_ollama.state.replies[i].split())
-               for i in range(seen, len(fake_ollama.state.requests)) if i in fake_ollama.state.replies]
+    replies = [
+        " ".join(fake_ollama.state.replies[i].split())
+        for i in range(seen, len(fake_ollama.state.requests))
+        if i in fake_ollama.state.replies
+    ]
     assert answers and answers[0] and answers[0] == replies[0], (answers, replies)

@@ -117,8 +117,12 @@ def test_explain_endpoint_uses_the_live_state(memory_keyring) -> None:
         assert data["route"] == "cloud"
         assert data["model"] == "anthropic/claude-opus-4-7"
         assert data["conventions"] == [
-            {"glob": "**/billing/**", "tag": "billing", "path": f"{PROJECT}/src/billing/invoice.ts",
-             "where": "latest user instruction"}
+            {
+                "glob": "**/billing/**",
+                "tag": "billing",
+                "path": f"{PROJECT}/src/billing/invoice.ts",
+                "where": "latest user instruction",
+            }
         ]
         assert data["markers_stripped"] == ["#tag:billing"]
         # Live privacy: the same request is now kept local, and says so.

@@ -80,8 +80,11 @@ def test_cloud_key_step_is_optional_and_names_the_fix(tmp_path: Path, memory_key
     url = f"http://127.0.0.1:{free_port()}"
     env = {"HOME": str(tmp_path)}
     assert run_checks(_settings(url), env=env).check("cloud_key").state == "optional"
-    settings = _settings(url, routing={"local_model": "ollama/x", "cloud_model": "openai/gpt-4.1"},
-                         providers={"ollama": {"kind": "ollama", "base_url": url}, "openai": {}})
+    settings = _settings(
+        url,
+        routing={"local_model": "ollama/x", "cloud_model": "openai/gpt-4.1"},
+        providers={"ollama": {"kind": "ollama", "base_url": url}, "openai": {}},
+    )
     check = run_checks(settings, env=env).check("cloud_key")
     assert check.state == "optional" and "hybridge keys set openai" in check.fix
 
@@ -95,13 +98,21 @@ def test_doctor_prints_the_block_and_exits_1_only_when_broken(tmp_path: Path) ->
         config.write_text(
             f'[routing]\nlocal_model = "ollama/qwen2.5-coder:7b"\n[providers.ollama]\nbase_url = "{server.url}"\n'
         )
-        ok = subprocess.run([sys.executable, "-m", "router_core", "doctor", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+        ok = subprocess.run(
+            [sys.executable, "-m", "router_core", "doctor", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         # No GPU here and a short-context warning are warnings, not breakage.
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "First run:" in ok.stdout and "[ok  ] Local model" in ok.stdout
     finally:
         server.stop()
-    down = subprocess.run([sys.executable, "-m", "router_core", "doctor", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    down = subprocess.run(
+        [sys.executable, "-m", "router_core", "doctor", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert down.returncode == 1 and "[TODO] Ollama running" in down.stdout and "Traceback" not in down.stderr

@@ -148,7 +148,9 @@ def test_a_24_gb_card_holds_devstral_with_the_largest_context_that_fits() -> Non
     model = models()["devstral:24b"]
     fit = fit_model(model, hw, BUDGET)
     assert model.max_context is not None
-    assert_largest_that_fits(fit, gpu_room(hw, BUDGET), min(model.max_context, BUDGET.max_context or model.max_context), BUDGET.step)
+    assert_largest_that_fits(
+        fit, gpu_room(hw, BUDGET), min(model.max_context, BUDGET.max_context or model.max_context), BUDGET.step
+    )
     assert fit.max_context is not None and 32768 < fit.max_context < model.max_context
 
 
@@ -158,7 +160,9 @@ def test_contexts_on_gpu_machines_are_the_largest_that_fit(machine_name: str) ->
     for model in models().values():
         fit = fit_model(model, hw, BUDGET)
         if fit.verdict == "gpu" and model.max_context:
-            assert_largest_that_fits(fit, gpu_room(hw, BUDGET), min(model.max_context, BUDGET.max_context or model.max_context), BUDGET.step)
+            assert_largest_that_fits(
+                fit, gpu_room(hw, BUDGET), min(model.max_context, BUDGET.max_context or model.max_context), BUDGET.step
+            )
 
 
 def test_partial_offload_counts_ram_beside_the_gpu() -> None:
@@ -173,8 +177,10 @@ def test_the_context_does_not_drift_with_free_memory() -> None:
     """Issue 14: free RAM moved the figure 30,720 → 24,576 within minutes; each change is a reload."""
     model = models()["qwen2.5-coder:7b"]
     hw = MACHINES["no_gpu_24gb"]()
-    figures = {fit_model(model, replace(hw, ram_available_bytes=hw.ram_available_bytes - n * 2**29), BUDGET).max_context
-               for n in range(4)}
+    figures = {
+        fit_model(model, replace(hw, ram_available_bytes=hw.ram_available_bytes - n * 2**29), BUDGET).max_context
+        for n in range(4)
+    }
     assert len(figures) == 1 and None not in figures
 
 

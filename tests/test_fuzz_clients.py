@@ -29,7 +29,11 @@ EXAMPLES = examples(1000)
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=8) | st.sampled_from(["\r\n", "\x00", "a\nb", "x" * 3])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | text,
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )
@@ -39,7 +43,10 @@ OPENAI_BODY: dict[str, Any] = {
     "model": "ollama/m",
     "messages": [
         {"role": "system", "content": "be brief"},
-        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": IMAGE}}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": IMAGE}}],
+        },
         {
             "role": "assistant",
             "content": None,
@@ -110,7 +117,13 @@ def mutations(template: Any) -> st.SearchStrategy[Any]:
 
 
 OLLAMA_FINAL = orjson.dumps(
-    {"model": "m", "message": {"role": "assistant", "content": "ok"}, "done": True, "prompt_eval_count": 3, "eval_count": 1}
+    {
+        "model": "m",
+        "message": {"role": "assistant", "content": "ok"},
+        "done": True,
+        "prompt_eval_count": 3,
+        "eval_count": 1,
+    }
 )
 CASES = {"count": 0}
 
@@ -136,7 +149,9 @@ def test_client_request_fuzz(rig: Rig, api: str) -> None:
         )
         hits = sum(rig.upstream.hits.values())
         rows = rig.ledger_rows()
-        response = rig.client.post(f"{rig.root}{path}", content=orjson.dumps(body), headers={"content-type": "application/json"})
+        response = rig.client.post(
+            f"{rig.root}{path}", content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
         status = response.status_code
         assert status < 500 or status in (502, 503, 504), (status, response.text)
         if status >= 400:

@@ -321,7 +321,7 @@ def test_reads_after_the_first_pass_through_renamed_and_counted(rig: Rig) -> Non
     [
         b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"cu\n\n',
         b"data: {nope\n\n",
-        b"data: {\"choices\":[]}\n\ndata: oops\n\n",
+        b'data: {"choices":[]}\n\ndata: oops\n\n',
         # Well framed, whole JSON, but not a chat.completion.chunk: type-checked in every read.
         b'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":"x"}\n\n',
     ],

@@ -27,11 +27,28 @@ CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "m
 def ollama_tags(request: httpx.Request) -> httpx.Response:
     """Ollama's documented /api/tags answer, for the in-process model list."""
     assert request.url.path == "/api/tags"
-    return httpx.Response(200, json={"models": [{
-        "name": "qwen3:30b-a3b", "model": "qwen3:30b-a3b", "modified_at": "2026-11-01T10:00:00Z", "size": 18556700761,
-        "digest": "ab" * 32, "details": {"parent_model": "", "format": "gguf", "family": "qwen3", "families": ["qwen3"],
-                                         "parameter_size": "30.5B", "quantization_level": "Q4_K_M"},
-    }]})
+    return httpx.Response(
+        200,
+        json={
+            "models": [
+                {
+                    "name": "qwen3:30b-a3b",
+                    "model": "qwen3:30b-a3b",
+                    "modified_at": "2026-11-01T10:00:00Z",
+                    "size": 18556700761,
+                    "digest": "ab" * 32,
+                    "details": {
+                        "parent_model": "",
+                        "format": "gguf",
+                        "family": "qwen3",
+                        "families": ["qwen3"],
+                        "parameter_size": "30.5B",
+                        "quantization_level": "Q4_K_M",
+                    },
+                }
+            ]
+        },
+    )
 
 
 @pytest.fixture
@@ -61,7 +78,9 @@ async def test_health_and_models(client: httpx.AsyncClient) -> None:
         (b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
     ],
 )
-async def test_bad_requests_get_openai_shaped_errors(client: httpx.AsyncClient, content: bytes, status: int, param: str | None) -> None:
+async def test_bad_requests_get_openai_shaped_errors(
+    client: httpx.AsyncClient, content: bytes, status: int, param: str | None
+) -> None:
     response = await client.post("/v1/chat/completions", content=content, headers={"content-type": "application/json"})
     assert response.status_code == status
     error = response.json()["error"]
@@ -86,7 +105,9 @@ async def test_unknown_paths_and_methods_are_json(client: httpx.AsyncClient) -> 
 
 async def test_oversized_bodies_are_413() -> None:
     runtime = Runtime(make_settings({"server": {"max_body_bytes": 2048}}))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://127.0.0.1") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://127.0.0.1"
+    ) as c:
         body = {"model": "auto", "messages": [{"role": "user", "content": "x" * 4096}]}
         response = await c.post("/v1/chat/completions", json=body)
     assert response.status_code == 413
@@ -115,10 +136,12 @@ async def flaky_upstream(request: Request) -> Response:
 def flaky_hybridge() -> Iterator[str]:
     app = Starlette(routes=[Route("/v1/chat/completions", flaky_upstream, methods=["POST"])])
     with serve_app(app) as url:
-        settings = make_settings({
-            "routing": {"local_model": "flaky/dies-midway"},
-            "providers": {"flaky": {"kind": "openai-local", "base_url": f"{url}/v1"}},
-        })
+        settings = make_settings(
+            {
+                "routing": {"local_model": "flaky/dies-midway"},
+                "providers": {"flaky": {"kind": "openai-local", "base_url": f"{url}/v1"}},
+            }
+        )
         with run_hybridge(settings) as service:
             yield service.status().base_url
 
@@ -160,7 +183,9 @@ def test_hybridge_serve_streams_with_route_headers(tmp_path: Path, flaky_hybridg
     """`hybridge serve` in a subprocess, read with a plain streaming HTTP client (like curl -N)."""
     config = tmp_path / "config.toml"
     upstream = flaky_hybridge.rsplit(":", 1)[0]  # any loopback host; the route is local
-    config.write_text(tomli_w.dumps({"server": {"port": 1}, "providers": {"ollama": {"kind": "ollama", "base_url": f"{upstream}:9"}}}))
+    config.write_text(
+        tomli_w.dumps({"server": {"port": 1}, "providers": {"ollama": {"kind": "ollama", "base_url": f"{upstream}:9"}}})
+    )
     with HybridgeProcess(config) as hybridge:
         assert hybridge.base_url.startswith("http://127.0.0.1:") and not hybridge.base_url.endswith(":1/v1")
         health = httpx.get(hybridge.base_url.removesuffix("/v1") + "/health", timeout=5)

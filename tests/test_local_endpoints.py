@@ -28,15 +28,20 @@ def embedder() -> Iterator[LlamaServer]:
         server.stop()
 
 
-def test_completions_and_embeddings_stay_local(llama_server: LlamaServer, embedder: LlamaServer,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_completions_and_embeddings_stay_local(
+    llama_server: LlamaServer, embedder: LlamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-unused")
-    settings = make_settings({
-        "routing": {"local_model": f"llamacpp/{llama_server.model}", "cloud_model": "openai/gpt-4.1"},
-        "providers": {"llamacpp": {"kind": "openai-local", "base_url": f"{llama_server.url}/v1"},
-                      "embedder": {"kind": "openai-local", "base_url": f"{embedder.url}/v1"},
-                      "openai": {"base_url": "http://127.0.0.1:9/v1"}},
-    })
+    settings = make_settings(
+        {
+            "routing": {"local_model": f"llamacpp/{llama_server.model}", "cloud_model": "openai/gpt-4.1"},
+            "providers": {
+                "llamacpp": {"kind": "openai-local", "base_url": f"{llama_server.url}/v1"},
+                "embedder": {"kind": "openai-local", "base_url": f"{embedder.url}/v1"},
+                "openai": {"base_url": "http://127.0.0.1:9/v1"},
+            },
+        }
+    )
     with run_hybridge(settings) as service:
         records = Records(service)
         client = openai.OpenAI(base_url=service.status().base_url, api_key="unused", max_retries=0)
@@ -47,12 +52,16 @@ def test_completions_and_embeddings_stay_local(llama_server: LlamaServer, embedd
         vectors = client.embeddings.create(model=f"embedder/{embedder.model}", input=["one", "two"])
         assert len(vectors.data) == 2 and len(vectors.data[0].embedding) > 100
         native = ollama.Client(host=service.status().base_url.removesuffix("/v1")).embed(
-            model=f"embedder/{embedder.model}", input="hello")
+            model=f"embedder/{embedder.model}", input="hello"
+        )
         assert len(native.embeddings) == 1 and len(native.embeddings[0]) == len(vectors.data[0].embedding)
         with pytest.raises(openai.BadRequestError, match="stay on this machine"):
             client.embeddings.create(model="openai/text-embedding-3-small", input="secret")
         rows = records.wait(4)
     # (The streamed completion's row comes when its last byte is out: in any order.)
     assert sorted((r.route, r.provider, r.outcome, r.streamed) for r in rows) == [
-        ("local", "embedder", "ok", False), ("local", "embedder", "ok", False),
-        ("local", "llamacpp", "ok", False), ("local", "llamacpp", "ok", True)]
+        ("local", "embedder", "ok", False),
+        ("local", "embedder", "ok", False),
+        ("local", "llamacpp", "ok", False),
+        ("local", "llamacpp", "ok", True),
+    ]

@@ -63,7 +63,9 @@ def test_no_key_keeps_escalations_local_and_names_the_fix(
                 assert kept.status_code == 200, kept.text
                 assert kept.headers["x-hybridge-route"] == "local"
                 reason = kept.headers["x-hybridge-reason"]
-                assert reason == f"kept local (openai has no API key; {FIX}): heavy tag 'schema' (header x-hybridge-tags)"
+                assert (
+                    reason == f"kept local (openai has no API key; {FIX}): heavy tag 'schema' (header x-hybridge-tags)"
+                )
                 explained = client.post(
                     base.removesuffix("/v1") + "/hybridge/explain",
                     json={"model": "auto", "messages": [{"role": "user", "content": "#tag:schema add a column"}]},

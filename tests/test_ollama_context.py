@@ -93,8 +93,10 @@ def test_the_session_estimate_adds_only_the_new_messages_to_the_last_count() -> 
     assert tokens.estimate("s", changed, None) == conservative_tokens(changed, None)  # prefix differs
 
 
-@pytest.mark.parametrize(("setting", "sent", "seconds"), [("30m", "30m", 1800.0), ("-1", -1, None), ("0", 0, 0.0),
-                                                          ("1h30m", "1h30m", 5400.0), ("90", 90, 90.0)])
+@pytest.mark.parametrize(
+    ("setting", "sent", "seconds"),
+    [("30m", "30m", 1800.0), ("-1", -1, None), ("0", 0, 0.0), ("1h30m", "1h30m", 5400.0), ("90", 90, 90.0)],
+)
 def test_keep_alive_is_sent_as_ollama_reads_it(setting: str, sent: Any, seconds: float | None) -> None:
     assert keep_alive_value(setting) == sent
     assert keep_alive_seconds(sent) == seconds  # api/types.go Duration, as the engine parses it
@@ -112,10 +114,13 @@ MODEL = "gemma3:270m"
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[tuple[FakeOllama, str]]:
-    fake = FakeOllama(models=[
-        FakeModel(MODEL, capabilities=["completion", "tools"], context_length=8192),
-        FakeModel("tinythinker:latest", capabilities=["completion", "thinking"], context_length=8192),
-    ], threads=1)
+    fake = FakeOllama(
+        models=[
+            FakeModel(MODEL, capabilities=["completion", "tools"], context_length=8192),
+            FakeModel("tinythinker:latest", capabilities=["completion", "thinking"], context_length=8192),
+        ],
+        threads=1,
+    )
     server = ThreadedServer(fake.app).start()
     try:
         yield fake, server.url
@@ -125,17 +130,23 @@ def engine() -> Iterator[tuple[FakeOllama, str]]:
 
 
 def _settings(url: str, **context: Any) -> Any:
-    return make_settings({
-        "routing": {"local_model": f"ollama/{MODEL}"},
-        "providers": {"ollama": {"kind": "ollama", "base_url": url}},
-        "context": {"max_context_tokens": 8192, **context},
-    })
+    return make_settings(
+        {
+            "routing": {"local_model": f"ollama/{MODEL}"},
+            "providers": {"ollama": {"kind": "ollama", "base_url": url}},
+            "context": {"max_context_tokens": 8192, **context},
+        }
+    )
 
 
 def _chat(base: str, content: str, max_tokens: int, model: str = "local", **extra: Any) -> httpx.Response:
-    body = {"model": model, "max_tokens": max_tokens, "temperature": 0,
-            "messages": [{"role": "system", "content": "You write short notes."}, {"role": "user", "content": content}],
-            **extra}
+    body = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [{"role": "system", "content": "You write short notes."}, {"role": "user", "content": content}],
+        **extra,
+    }
     return httpx.post(f"{base}/chat/completions", json=body, timeout=300)
 
 
@@ -178,9 +189,16 @@ def test_a_name_without_a_tag_is_latest_and_thinking_comes_back(engine: tuple[Fa
         base = service.status().base_url
         off = _chat(base, "hi", 6, model="ollama/tinythinker", reasoning_effort="none")
         on = _chat(base, "hi", 12, model="ollama/tinythinker")
-        anthropic = httpx.post(f"{base}/messages", json={
-            "model": "ollama/tinythinker", "max_tokens": 12, "thinking": {"type": "enabled", "budget_tokens": 1024},
-            "messages": [{"role": "user", "content": "hi"}]}, timeout=300)
+        anthropic = httpx.post(
+            f"{base}/messages",
+            json={
+                "model": "ollama/tinythinker",
+                "max_tokens": 12,
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            timeout=300,
+        )
         plain = _chat(base, "hi", 4, model=f"ollama/{MODEL}", reasoning_effort="high")
     assert off.status_code == on.status_code == anthropic.status_code == plain.status_code == 200
     assert fake.state.requests[-4]["think"] is False
@@ -201,10 +219,12 @@ def _plan_first(body: dict[str, Any], caps: dict[str, tuple[str, ...]]) -> str:
     from router_core.routing.state import RoutingState
     from router_core.server.openai_request import parse_chat_request
 
-    settings = make_settings({
-        "routing": {"local_model": "ollama/gemma3:270m", "fallback_chain": ["ollama/qwen3:8b"]},
-        "providers": {"ollama": {"kind": "ollama", "base_url": "http://127.0.0.1:11434"}},
-    })
+    settings = make_settings(
+        {
+            "routing": {"local_model": "ollama/gemma3:270m", "fallback_chain": ["ollama/qwen3:8b"]},
+            "providers": {"ollama": {"kind": "ollama", "base_url": "http://127.0.0.1:11434"}},
+        }
+    )
     plan = decide(parse_chat_request(body, {}), settings, RoutingState(capabilities=caps))
     return plan.candidates[0].id
 
@@ -241,10 +261,16 @@ def test_tool_call_ids_are_kept_both_ways(engine: tuple[FakeOllama, str]) -> Non
         (call,) = first.json()["choices"][0]["message"]["tool_calls"]
         assert call["id"].startswith("call_")
         fake.state.script.append([{"content": "done"}])
-        body = {"model": f"ollama/{MODEL}", "max_tokens": 4, "tools": TOOLS, "messages": [
-            {"role": "user", "content": "read a"},
-            {"role": "assistant", "content": None, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": call["id"], "content": "text of a"}]}
+        body = {
+            "model": f"ollama/{MODEL}",
+            "max_tokens": 4,
+            "tools": TOOLS,
+            "messages": [
+                {"role": "user", "content": "read a"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": call["id"], "content": "text of a"},
+            ],
+        }
         second = httpx.post(f"{base}/chat/completions", json=body, timeout=300)
     assert second.status_code == 200, second.text
     sent = fake.state.requests[-1]["messages"]
@@ -258,10 +284,18 @@ def test_small_model_work_is_answered_without_thinking(engine: tuple[FakeOllama,
     """A title request (OpenCode's title agent prompt) to a thinking model: think false."""
     fake, url = engine
     with run_hybridge(_settings(url)) as service:
-        response = httpx.post(f"{service.status().base_url}/chat/completions", json={
-            "model": "ollama/tinythinker", "max_tokens": 6,
-            "messages": [{"role": "system", "content": "You are a title generator. You output ONLY a thread title."},
-                         {"role": "user", "content": "fix the login bug"}]}, timeout=300)
+        response = httpx.post(
+            f"{service.status().base_url}/chat/completions",
+            json={
+                "model": "ollama/tinythinker",
+                "max_tokens": 6,
+                "messages": [
+                    {"role": "system", "content": "You are a title generator. You output ONLY a thread title."},
+                    {"role": "user", "content": "fix the login bug"},
+                ],
+            },
+            timeout=300,
+        )
     assert response.status_code == 200, response.text
     assert fake.state.requests[-1]["think"] is False
     assert "reasoning_content" not in response.json()["choices"][0]["message"]

@@ -25,11 +25,15 @@ pytestmark = [pytest.mark.real_model]
 def front_door(fake_ollama: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RouterService, FakeOpenAICloud]]:
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     with fake_openai_cloud() as (cloud, cloud_url):
-        settings = make_settings({
-            "routing": {"local_model": f"ollama/{LOCAL_MODEL}", "cloud_model": "openai/gpt-4.1"},
-            "providers": {"ollama": {"kind": "ollama", "base_url": fake_ollama.url},
-                          "openai": {"base_url": f"{cloud_url}/v1"}},
-        })
+        settings = make_settings(
+            {
+                "routing": {"local_model": f"ollama/{LOCAL_MODEL}", "cloud_model": "openai/gpt-4.1"},
+                "providers": {
+                    "ollama": {"kind": "ollama", "base_url": fake_ollama.url},
+                    "openai": {"base_url": f"{cloud_url}/v1"},
+                },
+            }
+        )
         with run_hybridge(settings) as service:
             yield service, cloud
 
@@ -62,8 +66,11 @@ def test_chat_and_generate_from_the_local_model(front_door: tuple[RouterService,
     whole = client.chat(model="auto", messages=[{"role": "user", "content": "hi"}], options={"num_predict": 8})
     assert whole.done and whole.message.content and whole.eval_count == 8 and whole.prompt_eval_count
     assert whole.done_reason == "length" and whole.total_duration and whole.total_duration > 0
-    parts = list(client.chat(model="local", messages=[{"role": "user", "content": "hi"}], stream=True,
-                             options={"num_predict": 8}))
+    parts = list(
+        client.chat(
+            model="local", messages=[{"role": "user", "content": "hi"}], stream=True, options={"num_predict": 8}
+        )
+    )
     assert parts[-1].done and parts[-1].eval_count == 8 and all(not p.done for p in parts[:-1])
     assert "".join(p.message.content or "" for p in parts)
     generated = client.generate(model=LOCAL_MODEL, prompt="Once upon", options={"num_predict": 6})
@@ -77,23 +84,40 @@ def test_chat_and_generate_from_the_local_model(front_door: tuple[RouterService,
 
 def test_streaming_tool_call_in_ollamas_shape(front_door: tuple[RouterService, FakeOpenAICloud]) -> None:
     service, cloud = front_door
-    cloud.state.script = [Reply(text="", tool_calls=[{"id": "c1", "name": "get_weather",
-                                                       "arguments": {"city": "Oslo"}}])]
-    tool = {"type": "function", "function": {"name": "get_weather", "description": "weather",
-                                             "parameters": {"type": "object",
-                                                            "properties": {"city": {"type": "string"}}}}}
-    parts = list(client_for(service).chat(model="cloud", messages=[{"role": "user", "content": "Oslo?"}],
-                                          tools=[tool], stream=True))
+    cloud.state.script = [
+        Reply(text="", tool_calls=[{"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}])
+    ]
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    parts = list(
+        client_for(service).chat(
+            model="cloud", messages=[{"role": "user", "content": "Oslo?"}], tools=[tool], stream=True
+        )
+    )
     calls = [c for p in parts for c in (p.message.tool_calls or [])]
     assert [(c.function.name, dict(c.function.arguments)) for c in calls] == [("get_weather", {"city": "Oslo"})]
     assert parts[-1].done
     # The tool's answer goes back as an Ollama `tool` message.
     cloud.state.script = [Reply(text="Sunny.")]
-    answer = client_for(service).chat(model="cloud", tools=[tool], messages=[
-        {"role": "user", "content": "Oslo?"},
-        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather",
-                                                                          "arguments": {"city": "Oslo"}}}]},
-        {"role": "tool", "content": "sunny", "tool_name": "get_weather"}])
+    answer = client_for(service).chat(
+        model="cloud",
+        tools=[tool],
+        messages=[
+            {"role": "user", "content": "Oslo?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}],
+            },
+            {"role": "tool", "content": "sunny", "tool_name": "get_weather"},
+        ],
+    )
     assert answer.message.content == "Sunny."
     sent = cloud.state.requests[-1][1]["messages"]
     assert sent[2]["role"] == "tool" and sent[2]["content"] == "sunny"

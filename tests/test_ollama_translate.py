@@ -19,8 +19,20 @@ def test_request_translation_with_tools_images_and_tool_results() -> None:
         "tools": [{"type": "function", "function": {"name": "read", "parameters": {"type": "object"}}}],
         "messages": [
             {"role": "developer", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "see "}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}]},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "read", "arguments": "{\"path\": \"a.py\"}"}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "see "},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "read", "arguments": '{"path": "a.py"}'}}
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "print(1)"},
         ],
     }
@@ -55,8 +67,14 @@ def test_stream_translation_text_then_final_counters() -> None:
     t = ChunkTranslator("ollama/m", 1700000000)
     first = t.translate({"message": {"role": "assistant", "content": "Hel"}, "done": False})
     second = t.translate({"message": {"role": "assistant", "content": "lo"}, "done": False})
-    final_line = {"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "length",
-                  "prompt_eval_count": 26, "eval_count": 2, "eval_duration": 40_000_000}
+    final_line = {
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": "length",
+        "prompt_eval_count": 26,
+        "eval_count": 2,
+        "eval_duration": 40_000_000,
+    }
     last = t.translate(final_line)
     assert first[0]["choices"][0]["delta"] == {"role": "assistant", "content": "Hel"}
     assert second[0]["choices"][0]["delta"] == {"content": "lo"}
@@ -80,11 +98,18 @@ def test_stream_translation_tool_calls_become_indexed_deltas() -> None:
 
 
 def test_whole_completion_translation() -> None:
-    final = {"message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
-             "done": True, "done_reason": "stop"}
+    final = {
+        "message": {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+        },
+        "done": True,
+        "done_reason": "stop",
+    }
     body = completion_from_ollama(final, "ollama/m", 5)
     choice = body["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
-    assert choice["message"]["tool_calls"][0]["function"] == {"name": "f", "arguments": "{\"a\":1}"}
+    assert choice["message"]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a":1}'}
     assert "index" not in choice["message"]["tool_calls"][0]
     assert body["object"] == "chat.completion" and body["model"] == "ollama/m"

@@ -22,8 +22,18 @@ def test_full_agent_request() -> None:
         "tool_choice": "auto",
         "messages": [
             {"role": "system", "content": "sys"},
-            {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}],
+            },
             {"role": "tool", "tool_call_id": "c1", "content": "file text"},
         ],
     }
@@ -44,7 +54,10 @@ def test_full_agent_request() -> None:
         ({"model": "auto", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
         ({"model": "auto", "messages": [{"role": "user"}]}, "messages[0].content"),
         ({"model": "auto", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
-        ({"model": "auto", "messages": [{"role": "assistant", "tool_calls": [{"function": {}}]}]}, "messages[0].tool_calls[0]"),
+        (
+            {"model": "auto", "messages": [{"role": "assistant", "tool_calls": [{"function": {}}]}]},
+            "messages[0].tool_calls[0]",
+        ),
         ({**GOOD, "max_tokens": 0}, "max_tokens"),
         ({**GOOD, "max_tokens": "10"}, "max_tokens"),
         ({**GOOD, "max_tokens": True}, "max_tokens"),

@@ -207,9 +207,18 @@ def ollama_with_models() -> Iterator[str]:
     fake = FakeOllama(
         "http://127.0.0.1:9",  # chat is never called here
         [
-            FakeModel("qwen3-coder:30b", family="qwen3moe", size=18 * GIB, context_length=262144, block_count=48,
-                      head_count_kv=4, key_length=128, value_length=128, embedding_length=2048,
-                      capabilities=["completion", "tools"]),
+            FakeModel(
+                "qwen3-coder:30b",
+                family="qwen3moe",
+                size=18 * GIB,
+                context_length=262144,
+                block_count=48,
+                head_count_kv=4,
+                key_length=128,
+                value_length=128,
+                embedding_length=2048,
+                capabilities=["completion", "tools"],
+            ),
             FakeModel("gemma3:270m"),  # lists no 'tools'
             FakeModel("huge:671b", size=400 * GIB, capabilities=["completion", "tools"]),
         ],
@@ -281,10 +290,12 @@ def test_a_users_price_wins_and_an_unpriced_cloud_gets_no_cost() -> None:
     override = {"models": {"openai/gpt-4.1": {"input": 1.5, "output": 6.0}}}
     cost = build_setup(cloud_settings(pricing=override)).models["cloud"]["cost"]
     assert cost == {"input": 1.5, "output": 6.0, "cache_read": 1.5, "cache_write": 1.5}
-    unpriced = make_settings({
-        "routing": {"local_model": "ollama/qwen3-coder:30b", "cloud_model": "lab/some-new-model"},
-        "providers": {"lab": {"kind": "openai", "base_url": "https://lab.example/v1"}},
-    })
+    unpriced = make_settings(
+        {
+            "routing": {"local_model": "ollama/qwen3-coder:30b", "cloud_model": "lab/some-new-model"},
+            "providers": {"lab": {"kind": "openai", "base_url": "https://lab.example/v1"}},
+        }
+    )
     setup = build_setup(unpriced)
     assert "cost" not in setup.models["cloud"]
     assert setup.models["cloud"]["limit"]["context"] > 0
@@ -379,7 +390,7 @@ def test_cli_write_twice_gives_the_same_file_as_once(
     args = ["opencode", "--project", str(project), "--no-inventory", "--config", str(config)]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "+    \"hybridge\": {" in out and "--write" in out
+    assert '+    "hybridge": {' in out and "--write" in out
     assert (project / "opencode.jsonc").read_text() == USER_CONFIG  # not written without --write
 
     assert cli.main([*args, "--write", "--agent", "review=tag:review"]) == 0
@@ -394,9 +405,7 @@ def test_cli_write_twice_gives_the_same_file_as_once(
     assert len(list(project.glob("opencode.jsonc.*.bak"))) == 1
 
 
-def test_cli_global_writes_the_xdg_config(
-    tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_global_writes_the_xdg_config(tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert cli.main(["opencode", "--global", "--no-inventory", "--write", "--config", str(config)]) == 0
     written = tmp_path / "xdg" / "opencode" / "opencode.json"
@@ -429,7 +438,10 @@ def test_claude_code_file_is_sourceable_and_private(tmp_path: Path, config: Path
     assert cli.main(["claude-code", "--write", str(path), "--port", "5555", "--config", str(config)]) == 0
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     shown = subprocess.run(
-        ["/bin/sh", "-c", '. "$1" && env', "sh", str(path)], capture_output=True, text=True, check=True,
+        ["/bin/sh", "-c", '. "$1" && env', "sh", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PATH": "/usr/bin:/bin"},
     ).stdout.splitlines()
     assert "ANTHROPIC_BASE_URL=http://127.0.0.1:5555" in shown

@@ -16,10 +16,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.real_model]
 
 def test_opencode_run_goes_through_hybridge_to_the_local_model(tmp_path: Path, fake_ollama: RunningFakeOllama) -> None:
     config = tmp_path / "hybridge.toml"
-    config.write_text(tomli_w.dumps({
-        "routing": {"local_model": f"ollama/{LOCAL_MODEL}"},
-        "providers": {"ollama": {"kind": "ollama", "base_url": fake_ollama.url}},
-    }))
+    config.write_text(
+        tomli_w.dumps(
+            {
+                "routing": {"local_model": f"ollama/{LOCAL_MODEL}"},
+                "providers": {"ollama": {"kind": "ollama", "base_url": fake_ollama.url}},
+            }
+        )
+    )
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
     home.mkdir()

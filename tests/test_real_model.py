@@ -41,7 +41,9 @@ def sse_events(lines: Iterator[str]) -> list[dict[str, object]]:
 
 def direct_text(llama: LlamaServer, max_tokens: int) -> str:
     body = {"model": llama.model, "messages": PROMPT, "max_tokens": max_tokens, **GREEDY}
-    return str(httpx.post(f"{llama.url}/v1/chat/completions", json=body, timeout=60).json()["choices"][0]["message"]["content"])
+    return str(
+        httpx.post(f"{llama.url}/v1/chat/completions", json=body, timeout=60).json()["choices"][0]["message"]["content"]
+    )
 
 
 def test_stream_through_ollama_matches_the_model_and_ends_with_usage(
@@ -83,15 +85,24 @@ def test_official_openai_client_non_streaming_and_streaming(hybridge: RouterServ
     whole = client.chat.completions.create(model="local", messages=PROMPT, max_tokens=12, **GREEDY)  # type: ignore[arg-type]
     assert whole.choices[0].message.content
     assert whole.usage is not None and whole.usage.completion_tokens == 12
-    chunks = list(client.chat.completions.create(
-        model="local", messages=PROMPT, max_tokens=12, stream=True, stream_options={"include_usage": True}, **GREEDY  # type: ignore[arg-type]
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="local",
+            messages=PROMPT,
+            max_tokens=12,
+            stream=True,
+            stream_options={"include_usage": True},
+            **GREEDY,  # type: ignore[arg-type]
+        )
+    )
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == whole.choices[0].message.content
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 12
 
 
-def test_openai_compatible_local_provider_passes_chunks_through(hybridge: RouterService, llama_server: LlamaServer) -> None:
+def test_openai_compatible_local_provider_passes_chunks_through(
+    hybridge: RouterService, llama_server: LlamaServer
+) -> None:
     body = {"model": f"llamacpp/{llama_server.model}", "messages": PROMPT, "max_tokens": 16, "stream": True, **GREEDY}
     with httpx.stream("POST", f"{hybridge.status().base_url}/chat/completions", json=body, timeout=60) as response:
         assert response.headers["x-hybridge-model"] == f"llamacpp/{llama_server.model}"

@@ -61,10 +61,15 @@ def test_function_call_and_its_output_round_trip(hybridge: RouterService, fake: 
     client = client_for(hybridge)
     fake.state.script = [tool_reply(), Reply(text="It is sunny in Oslo.")]
     first = client.responses.create(
-        model="cloud", instructions="You are terse.",
-        input=[{"role": "developer", "content": [{"type": "input_text", "text": "Use tools."}]},
-               {"role": "user", "content": [{"type": "input_text", "text": "Weather in Oslo?"}]}],
-        tools=[WEATHER, WEB_SEARCH], include=["reasoning.encrypted_content"], store=False,
+        model="cloud",
+        instructions="You are terse.",
+        input=[
+            {"role": "developer", "content": [{"type": "input_text", "text": "Use tools."}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "Weather in Oslo?"}]},
+        ],
+        tools=[WEATHER, WEB_SEARCH],
+        include=["reasoning.encrypted_content"],
+        store=False,
         extra_body={"prompt_cache_key": "k1", "client_metadata": {"x": "y"}},
     )
     assert first.status == "completed" and first.object == "response"
@@ -75,16 +80,22 @@ def test_function_call_and_its_output_round_trip(hybridge: RouterService, fake: 
     assert [m["role"] for m in sent["messages"]] == ["system", "system", "user"]
     assert sent["messages"][0]["content"] == "You are terse."
     assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"]
-    assert first.usage is not None and first.usage.input_tokens > 0 and first.usage.total_tokens == (
-        first.usage.input_tokens + first.usage.output_tokens)
+    assert (
+        first.usage is not None
+        and first.usage.input_tokens > 0
+        and first.usage.total_tokens == (first.usage.input_tokens + first.usage.output_tokens)
+    )
 
     second = client.responses.create(
         model="cloud",
-        input=[{"role": "user", "content": "Weather in Oslo?"},
-               {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
-               {"type": "function_call", "call_id": "call_w1", "name": "get_weather", "arguments": '{"city":"Oslo"}'},
-               {"type": "function_call_output", "call_id": "call_w1", "output": "sunny, 21 C"}],
-        tools=[WEATHER], store=False,
+        input=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
+            {"type": "function_call", "call_id": "call_w1", "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+            {"type": "function_call_output", "call_id": "call_w1", "output": "sunny, 21 C"},
+        ],
+        tools=[WEATHER],
+        store=False,
     )
     assert second.output_text == "It is sunny in Oslo."
     messages = fake.state.requests[1][1]["messages"]
@@ -118,15 +129,19 @@ def test_previous_response_id_continues_a_stored_response(hybridge: RouterServic
     assert second.output_text == "Blue." and second.previous_response_id == first.id
     messages = fake.state.requests[1][1]["messages"]
     assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", "My colour is blue."), ("assistant", "Noted: blue."), ("user", "What is my colour?")]
+        ("user", "My colour is blue."),
+        ("assistant", "Noted: blue."),
+        ("user", "What is my colour?"),
+    ]
     with pytest.raises(openai.NotFoundError, match="not found"):
         client.responses.create(model="cloud", input="again", previous_response_id="resp_unknown")
 
 
 def test_unsupported_hosted_tool_is_a_clear_400(hybridge: RouterService, fake: FakeOpenAICloud) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client_for(hybridge).responses.create(model="cloud", input="hi", tools=[{"type": "code_interpreter",
-                                                                                    "container": {"type": "auto"}}])
+        client_for(hybridge).responses.create(
+            model="cloud", input="hi", tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]
+        )
     assert "code_interpreter" in str(caught.value) and "function tools" in str(caught.value)
     assert fake.state.requests == []
     # Bad input: a 400 in OpenAI's shape, and the server keeps serving.
@@ -136,8 +151,9 @@ def test_unsupported_hosted_tool_is_a_clear_400(hybridge: RouterService, fake: F
 
 @pytest.mark.real_model
 def test_local_model_answers_streamed_and_whole(llama_server: LlamaServer, fake_ollama: Any) -> None:
-    settings = local_settings(fake_ollama.url, llama_server.url,
-                              routing={"local_model": f"llamacpp/{llama_server.model}"})
+    settings = local_settings(
+        fake_ollama.url, llama_server.url, routing={"local_model": f"llamacpp/{llama_server.model}"}
+    )
     with run_hybridge(settings) as service:
         records = Records(service)
         client = client_for(service)

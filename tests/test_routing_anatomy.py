@@ -17,10 +17,12 @@ from tests.support.servers import make_settings
 SONNET = "anthropic/claude-sonnet-4-6"
 OPUS = "anthropic/claude-opus-4-7"
 LOCAL = "ollama/qwen3:30b-a3b"
-SETTINGS = make_settings({
-    "providers": {"anthropic": {"kind": "anthropic"}},
-    "routing": {"cloud_model": SONNET, "heavy_model": OPUS, "local_context_tokens": 40960},
-})
+SETTINGS = make_settings(
+    {
+        "providers": {"anthropic": {"kind": "anthropic"}},
+        "routing": {"cloud_model": SONNET, "heavy_model": OPUS, "local_context_tokens": 40960},
+    }
+)
 GREP = "server/auth/login.py:12: log.info('login')\nbilling/plans.tsx:3: // plans"
 
 
@@ -38,8 +40,10 @@ def test_claude_md_in_a_system_reminder_tags_nothing() -> None:
 
 def test_the_instruction_before_trailing_system_reminders_is_the_latest_user_message() -> None:
     readme = f"{cc.PROJECT}/README.md"
-    body = cc.turn_body(f"Fix the session bug in {cc.PROJECT}/src/auth/session.py",
-                        steps=[cc.tool_step([("Read", {"file_path": readme}, "1\tx")], 1, reminder=True)])
+    body = cc.turn_body(
+        f"Fix the session bug in {cc.PROJECT}/src/auth/session.py",
+        steps=[cc.tool_step([("Read", {"file_path": readme}, "1\tx")], 1, reminder=True)],
+    )
     plan = cc_plan(body)
     assert plan.rule == "heavy"
     assert "src/auth/session.py in the latest user instruction" in dict(plan.tag_sources)["auth"]
@@ -82,8 +86,10 @@ def test_the_bare_summarize_prefix_no_longer_pins_an_agent() -> None:
 
 
 def test_claude_code_compaction_prompt_after_its_preamble_is_small_work() -> None:
-    system = [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.330.6f5;"},
-              {"type": "text", "text": "You are a helpful AI assistant tasked with summarizing conversations."}]
+    system = [
+        {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.330.6f5;"},
+        {"type": "text", "text": "You are a helpful AI assistant tasked with summarizing conversations."},
+    ]
     plan = cc_plan(cc.turn_body("Your task is to create a detailed summary", system=system))
     assert plan.rule == "small-model" and plan.small_task == "compaction"
 
@@ -118,20 +124,30 @@ def test_reviews_from_the_clients_own_signals(system: str | None, prompt: str, w
 
 
 def test_claude_code_review_command() -> None:
-    command = [{"type": "text", "text": "<command-message>review is running…</command-message>\n"
-                "<command-name>/review</command-name>"}]
+    command = [
+        {
+            "type": "text",
+            "text": "<command-message>review is running…</command-message>\n<command-name>/review</command-name>",
+        }
+    ]
     plan = cc_plan(cc.turn_body(command))
     assert plan.rule == "review"
 
 
 def test_review_signals_are_configurable() -> None:
-    off = make_settings({"providers": {"anthropic": {"kind": "anthropic"}},
-                         "routing": {"cloud_model": SONNET, "review_signals": []}})
+    off = make_settings(
+        {"providers": {"anthropic": {"kind": "anthropic"}}, "routing": {"cloud_model": SONNET, "review_signals": []}}
+    )
     assert decide(oc.chat_request(oc.agent_body("/review 12")), off).rule == "default"
 
 
 def test_context_blocks() -> None:
     assert instruction_text("<system-reminder>\nCLAUDE.md: src/auth/\n</system-reminder>") == ""
     assert instruction_text("fix it <system-reminder>src/auth/</system-reminder> now") == "fix it  now"
-    assert system_body("x-anthropic-billing-header: a\nYou are a Claude agent, built on Anthropic's Claude "
-                       "Agent SDK.\nYou are a title generator") == "You are a title generator"
+    assert (
+        system_body(
+            "x-anthropic-billing-header: a\nYou are a Claude agent, built on Anthropic's Claude "
+            "Agent SDK.\nYou are a title generator"
+        )
+        == "You are a title generator"
+    )

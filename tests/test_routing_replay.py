@@ -44,8 +44,14 @@ LOCAL_CONTEXT = 40_960
 @pytest.fixture(scope="module")
 def backends() -> Iterator[tuple[FakeOllama, FakeOpenAICloud, str, str]]:
     # Canned replies: the engine runs no llama-server.
-    ollama = FakeOllama(models=[FakeModel("qwen3:30b-a3b", context_length=LOCAL_CONTEXT,
-                                          capabilities=["completion", "tools"], loaded_vram=0)], canned="Done.")
+    ollama = FakeOllama(
+        models=[
+            FakeModel(
+                "qwen3:30b-a3b", context_length=LOCAL_CONTEXT, capabilities=["completion", "tools"], loaded_vram=0
+            )
+        ],
+        canned="Done.",
+    )
     cloud = FakeOpenAICloud()
     cloud.state.context_window = 1_000_000
     o, c = ThreadedServer(ollama.app).start(), ThreadedServer(cloud.app).start()
@@ -59,10 +65,19 @@ def backends() -> Iterator[tuple[FakeOllama, FakeOpenAICloud, str, str]]:
 def _config(tmp: Path, ollama_url: str, cloud_url: str, privacy: dict[str, Any]) -> Path:
     provider = {"kind": "openai", "base_url": f"{cloud_url}/v1", "api_key": "env:REPLAY_CLOUD_KEY"}
     data = {
-        "providers": {"ollama": {"kind": "ollama", "base_url": ollama_url},
-                      "main": provider, "heavy": provider, "long": provider},
-        "routing": {"local_model": LOCAL, "cloud_model": "main/gpt-4.1", "heavy_model": "heavy/gpt-4.1",
-                    "long_context_model": "long/gpt-4.1", "local_context_tokens": LOCAL_CONTEXT},
+        "providers": {
+            "ollama": {"kind": "ollama", "base_url": ollama_url},
+            "main": provider,
+            "heavy": provider,
+            "long": provider,
+        },
+        "routing": {
+            "local_model": LOCAL,
+            "cloud_model": "main/gpt-4.1",
+            "heavy_model": "heavy/gpt-4.1",
+            "long_context_model": "long/gpt-4.1",
+            "local_context_tokens": LOCAL_CONTEXT,
+        },
         "privacy": privacy,
     }
     path = tmp / "config.toml"
@@ -70,19 +85,30 @@ def _config(tmp: Path, ollama_url: str, cloud_url: str, privacy: dict[str, Any])
     return path
 
 
-def _replay(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp: Path,
-            privacy: dict[str, Any]) -> list[tuple[ReplayRequest, int, str, str]]:
+def _replay(
+    backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp: Path, privacy: dict[str, Any]
+) -> list[tuple[ReplayRequest, int, str, str]]:
     _, _, ollama_url, cloud_url = backends
-    env = {**os.environ, "REPLAY_CLOUD_KEY": API_KEY, "XDG_DATA_HOME": str(tmp / "data"),
-           "XDG_CONFIG_HOME": str(tmp / "config"), "XDG_STATE_HOME": str(tmp / "state")}
+    env = {
+        **os.environ,
+        "REPLAY_CLOUD_KEY": API_KEY,
+        "XDG_DATA_HOME": str(tmp / "data"),
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "XDG_STATE_HOME": str(tmp / "state"),
+    }
     results = []
-    with HybridgeProcess(_config(tmp, ollama_url, cloud_url, privacy), env) as hb, \
-            httpx.Client(timeout=60) as client:
+    with HybridgeProcess(_config(tmp, ollama_url, cloud_url, privacy), env) as hb, httpx.Client(timeout=60) as client:
         root = hb.base_url.removesuffix("/v1").removesuffix("/")
         for request in all_requests():
             response = client.post(root + request.path, json=request.body, headers=request.headers)
-            results.append((request, response.status_code, response.headers.get("x-hybridge-route", ""),
-                            response.headers.get("x-hybridge-model", "")))
+            results.append(
+                (
+                    request,
+                    response.status_code,
+                    response.headers.get("x-hybridge-route", ""),
+                    response.headers.get("x-hybridge-model", ""),
+                )
+            )
     return results
 
 
@@ -127,8 +153,9 @@ def test_replay_privacy_off(backends: tuple[FakeOllama, FakeOpenAICloud, str, st
 
 
 @pytest.mark.parametrize("escalation", ["keep-local", "refuse"])
-def test_replay_privacy_on(backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp_path: Path,
-                           escalation: str) -> None:
+def test_replay_privacy_on(
+    backends: tuple[FakeOllama, FakeOpenAICloud, str, str], tmp_path: Path, escalation: str
+) -> None:
     cloud = backends[1]
     before = len(cloud.state.requests)
     results = _replay(backends, tmp_path, {"enabled": True, "escalation": escalation})

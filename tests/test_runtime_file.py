@@ -75,8 +75,12 @@ def test_every_command_finds_a_router_on_a_random_port(tmp_path: Path) -> None:
         assert f"127.0.0.1:{port}/v1" in opencode
         assert f"127.0.0.1:{port}" in hybridge("claude-code", *c, env=env)
         for agent in ("codex", "aider", "qwen-code", "ollama"):  # `hybridge setup AGENT` too
-            extra = {"codex": ["--codex-home", str(tmp_path / "codex")], "aider": ["--project", str(tmp_path)],
-                     "qwen-code": ["--qwen-home", str(tmp_path / "qwen")], "ollama": []}[agent]
+            extra = {
+                "codex": ["--codex-home", str(tmp_path / "codex")],
+                "aider": ["--project", str(tmp_path)],
+                "qwen-code": ["--qwen-home", str(tmp_path / "qwen")],
+                "ollama": [],
+            }[agent]
             assert f"127.0.0.1:{port}" in hybridge("setup", agent, "--no-inventory", *extra, *c, env=env), agent
         assert f"restart the running router at {url}" in hybridge("token", "remove", *c, env=env)
         # --url wins over the file.

@@ -15,7 +15,9 @@ def test_shipped_defaults_are_valid(tmp_path: Path) -> None:
 
 def test_user_file_overrides_only_what_it_names(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[server]\nport = 12000\n[providers.lms]\nkind = "openai-local"\nbase_url = "http://127.0.0.1:1234/v1"\n')
+    path.write_text(
+        '[server]\nport = 12000\n[providers.lms]\nkind = "openai-local"\nbase_url = "http://127.0.0.1:1234/v1"\n'
+    )
     settings = load(path)
     assert settings.server.port == 12000
     assert settings.server.host == "127.0.0.1"
@@ -42,7 +44,9 @@ def test_model_reference_must_name_a_known_provider(tmp_path: Path) -> None:
 
 def test_a_key_in_settings_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[providers.openai]\nkind = "openai"\nbase_url = "https://api.openai.com/v1"\napi_key = "sk-live-123"\n')
+    path.write_text(
+        '[providers.openai]\nkind = "openai"\nbase_url = "https://api.openai.com/v1"\napi_key = "sk-live-123"\n'
+    )
     with pytest.raises(SettingsError, match=r"providers\.openai: api_key must be a reference"):
         load(path)
 

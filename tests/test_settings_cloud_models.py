@@ -90,7 +90,10 @@ def test_the_dialog_check_names_validation_problems_and_missing_keys(tmp_path: P
     ]
     assert check_user_changes(config, {"routing": {"cloud_model": "anthropic/x"}}, typed_keys={"anthropic"}) == []
     both = check_user_changes(config, {"server": {"port": 70000}, "routing": {"cloud_model": "mycloud/x"}})
-    assert both == ["server.port: must be less than or equal to 65535", "routing.cloud_model: no provider named 'mycloud'"]
+    assert both == [
+        "server.port: must be less than or equal to 65535",
+        "routing.cloud_model: no provider named 'mycloud'",
+    ]
     # Nothing is written by a check.
     assert config.read_text() == "[budget]\ndaily_usd = 5.0\n"
 

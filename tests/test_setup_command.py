@@ -33,7 +33,7 @@ def test_codex_keeps_user_settings_backs_up_and_is_idempotent(
     (home / "config.toml").write_text('# mine\napproval_policy = "never"\n\n[model_providers.other]\nname = "x"\n')
     assert setup(config, "codex", "--codex-home", str(home)) == 0
     shown = capsys.readouterr().out
-    assert "+model_provider = \"hybridge\"" in shown and "not written" in shown
+    assert '+model_provider = "hybridge"' in shown and "not written" in shown
     assert "approval_policy" in (home / "config.toml").read_text()  # a diff only: nothing written yet
     assert "hybridge" not in (home / "config.toml").read_text()
     assert setup(config, "codex", "--codex-home", str(home), "--write") == 0
@@ -57,15 +57,18 @@ def test_aider_and_qwen_code_files(tmp_path: Path, config: Path, capsys: pytest.
     (project / ".aider.conf.yml").write_text("# my aider\ndark-mode: true\nmodel: gpt-4o\n")
     assert setup(config, "aider", "--project", str(project), "--write") == 0
     conf = (project / ".aider.conf.yml").read_text()
-    assert conf.startswith("# my aider\ndark-mode: true\nmodel: \"openai/auto\"\n")
+    assert conf.startswith('# my aider\ndark-mode: true\nmodel: "openai/auto"\n')
     assert "analytics-disable: true" in conf and 'openai-api-base: "http://127.0.0.1:4545/v1"' in conf
     metadata = json.loads((project / ".aider.model.metadata.json").read_text())
     assert metadata["openai/local"]["max_input_tokens"] > metadata["openai/local"]["max_output_tokens"] > 0
     qwen = tmp_path / "qwen"
     assert setup(config, "qwen-code", "--qwen-home", str(qwen), "--write") == 0
     settings = json.loads((qwen / "settings.json").read_text())
-    assert settings["security"]["auth"] == {"selectedType": "openai", "baseUrl": "http://127.0.0.1:4545/v1",
-                                            "apiKey": "hybridge-no-token"}
+    assert settings["security"]["auth"] == {
+        "selectedType": "openai",
+        "baseUrl": "http://127.0.0.1:4545/v1",
+        "apiKey": "hybridge-no-token",
+    }
     assert settings["privacy"]["usageStatisticsEnabled"] is False and settings["telemetry"]["enabled"] is False
     assert "Qwen Code's own traffic" in capsys.readouterr().out
 

@@ -19,8 +19,9 @@ def test_openai_reasoning_models_get_max_completion_tokens(model: str, monkeypat
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     with fake_openai_cloud() as (fake, url):
         # Without the quirk step the vendor refuses the body as OpenCode sends it.
-        direct = httpx.post(f"{url}/v1/chat/completions", json={**BODY, "model": model},
-                            headers={"authorization": f"Bearer {API_KEY}"})
+        direct = httpx.post(
+            f"{url}/v1/chat/completions", json={**BODY, "model": model}, headers={"authorization": f"Bearer {API_KEY}"}
+        )
         assert direct.status_code == 400 and direct.json()["error"]["code"] == "unsupported_parameter"
         with run_hybridge(cloud_settings("openai", {"base_url": f"{url}/v1"}, f"openai/{model}")) as service:
             client = openai.OpenAI(base_url=service.status().base_url, api_key="unused", max_retries=0)

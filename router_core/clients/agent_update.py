@@ -16,8 +16,9 @@ from router_core.settings import Settings
 AgentUpdate = OpenCodeUpdate
 
 
-def plan_update(path: Path, edit: Callable[[str], str], *, secret: str | None = None,
-                notes: tuple[str, ...] = ()) -> AgentUpdate:
+def plan_update(
+    path: Path, edit: Callable[[str], str], *, secret: str | None = None, notes: tuple[str, ...] = ()
+) -> AgentUpdate:
     """Read `path` (absent: empty), apply `edit`, and return old and new text and the diff."""
     try:
         old = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -25,8 +25,11 @@ class QwenSetup:
 
 
 def phone_home_off() -> dict[str, Any]:
-    return {"privacy": {"usageStatisticsEnabled": False}, "telemetry": {"enabled": False},
-            "general": {"enableAutoUpdate": False}}
+    return {
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+        "general": {"enableAutoUpdate": False},
+    }
 
 
 def _merge(into: dict[str, Any], values: dict[str, Any]) -> None:
@@ -42,8 +45,9 @@ def _merge(into: dict[str, Any], values: dict[str, Any]) -> None:
 def edit(text: str, setup: QwenSetup) -> str:
     data = json.loads(text) if text.strip() else {}
     values: dict[str, Any] = {
-        "security": {"auth": {"selectedType": "openai", "baseUrl": setup.base_url,
-                              "apiKey": setup.token or NO_TOKEN_PLACEHOLDER}},
+        "security": {
+            "auth": {"selectedType": "openai", "baseUrl": setup.base_url, "apiKey": setup.token or NO_TOKEN_PLACEHOLDER}
+        },
         "model": {"name": setup.model},
     }
     _merge(data, values)

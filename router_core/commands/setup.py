@@ -67,8 +67,9 @@ def codex_updates(settings: Settings, args: argparse.Namespace, token: str | Non
     notes = [f"context window {auto.context:,} tokens ({auto.source})"]
     if setup.privacy:
         notes.append(PRIVACY_NOTE.format(agent="Codex", what="analytics, update check, plugin and app sync"))
-    return [plan_update(home / "config.toml", lambda old: codex_config.edit(old, setup), secret=token,
-                        notes=tuple(notes))]
+    return [
+        plan_update(home / "config.toml", lambda old: codex_config.edit(old, setup), secret=token, notes=tuple(notes))
+    ]
 
 
 def aider_updates(settings: Settings, args: argparse.Namespace, token: str | None) -> list[AgentUpdate]:
@@ -80,8 +81,12 @@ def aider_updates(settings: Settings, args: argparse.Namespace, token: str | Non
         notes.append(PRIVACY_NOTE.format(agent="Aider", what="analytics, update check"))
     values = aider_config.conf_values(setup)
     return [
-        plan_update(folder / ".aider.conf.yml", lambda old: aider_config.edit_conf(old, values), secret=token,
-                    notes=tuple(notes)),
+        plan_update(
+            folder / ".aider.conf.yml",
+            lambda old: aider_config.edit_conf(old, values),
+            secret=token,
+            notes=tuple(notes),
+        ),
         plan_update(folder / aider_config.METADATA_FILE, lambda old: aider_config.edit_metadata(old, setup)),
     ]
 
@@ -89,10 +94,14 @@ def aider_updates(settings: Settings, args: argparse.Namespace, token: str | Non
 def qwen_updates(settings: Settings, args: argparse.Namespace, token: str | None) -> list[AgentUpdate]:
     folder = Path(args.qwen_home or Path.home() / ".qwen").expanduser()
     setup = qwen_code_config.QwenSetup(base_url(settings, args.port), token, settings.privacy.enabled)
-    notes = (PRIVACY_NOTE.format(agent="Qwen Code", what="usage statistics, telemetry, auto-update"),) \
-        if setup.privacy else ()
-    return [plan_update(folder / "settings.json", lambda old: qwen_code_config.edit(old, setup), secret=token,
-                        notes=notes)]
+    notes = (
+        (PRIVACY_NOTE.format(agent="Qwen Code", what="usage statistics, telemetry, auto-update"),)
+        if setup.privacy
+        else ()
+    )
+    return [
+        plan_update(folder / "settings.json", lambda old: qwen_code_config.edit(old, setup), secret=token, notes=notes)
+    ]
 
 
 def ollama_line(settings: Settings, args: argparse.Namespace) -> int:

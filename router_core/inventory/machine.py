@@ -47,7 +47,6 @@ class InventorySnapshot:
             return None
         return usable_context(context or ContextSettings(), found.max_context, self.fit(provider, model))
 
-
     @property
     def ollama_gpu_bytes(self) -> int:
         """Bytes of loaded models Ollama reports on a GPU now (`/api/ps` size_vram), all servers."""

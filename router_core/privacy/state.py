@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from router_core.settings import PrivacySettings
 
 
-
 @dataclass(frozen=True, slots=True)
 class PrivacyStatus:
     enabled: bool

@@ -34,9 +34,7 @@ def usage_from_openai(data: Mapping[str, Any] | None, timings: Mapping[str, Any]
     data = data or {}
     prompt = int(data.get("prompt_tokens") or 0)
     details = data.get("prompt_tokens_details") or {}
-    cached = int(
-        details.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or data.get("cached_tokens") or 0
-    )
+    cached = int(details.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or data.get("cached_tokens") or 0)
     written = int(details.get("cache_write_tokens") or 0)
     out_details = data.get("completion_tokens_details") or {}
     tps = None

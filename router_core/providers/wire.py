@@ -208,6 +208,7 @@ class AnthropicTokenCount(_Wire):
 
 # -- the checks -----------------------------------------------------------------------------
 
+
 def _describe(exc: msgspec.ValidationError) -> str:
     # "Expected `str`, got `int` - at `$.choices[0].delta.content`": names the field, not its value.
     return str(exc)[:300]

@@ -102,9 +102,7 @@ def compile_rules(settings: Settings) -> RoutingRules:
         small_tasks=tuple(small),
         small_models=tuple(m.lower() for m in r.small_models if m),
         review_signal=(
-            re.compile("|".join(f"(?:{p})" for p in r.review_signals), re.IGNORECASE)
-            if r.review_signals
-            else None
+            re.compile("|".join(f"(?:{p})" for p in r.review_signals), re.IGNORECASE) if r.review_signals else None
         ),
         review_literal="review" if r.review_signals and all("review" in p.lower() for p in r.review_signals) else "",
         local_context_tokens=r.local_context_tokens,

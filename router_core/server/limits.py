@@ -186,9 +186,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         # OpenAI's error shape: every client of this server reads it (Anthropic's clients too
         # read `error.message`); there is no path to choose by before a head is whole.
-        body = (
-            b'{"error":{"message":"%s","type":"invalid_request_error","param":null,"code":"%d"}}'
-            % (message.encode(), status)
+        body = b'{"error":{"message":"%s","type":"invalid_request_error","param":null,"code":"%d"}}' % (
+            message.encode(),
+            status,
         )
         head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
         self.transport.write(head % (status, _REASONS[status], len(body)) + body)

@@ -25,8 +25,9 @@ from router_core.types import Usage
 def _usage(data: object) -> Usage:
     usage = data.get("usage") if isinstance(data, dict) else None
     usage = usage if isinstance(usage, dict) else {}
-    return Usage(input_tokens=int(usage.get("prompt_tokens") or 0),
-                 output_tokens=int(usage.get("completion_tokens") or 0))
+    return Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0), output_tokens=int(usage.get("completion_tokens") or 0)
+    )
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
@@ -41,8 +42,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             requested = body["model"].removesuffix(":latest") if ollama else body["model"]
             if ollama:
                 body = {"input": body.get("input")}
-            call = LocalCall(runtime, local_target(runtime, requested), requested, request_id,
-                             request.headers.get("user-agent", ""))
+            call = LocalCall(
+                runtime, local_target(runtime, requested), requested, request_id, request.headers.get("user-agent", "")
+            )
             streamed = bool(body.get("stream")) and path == "/completions"
             response = await call.post(path, body)  # an error answer raises its UpstreamError
             if streamed:
@@ -57,14 +59,18 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                         await done.aclose()
 
                 call = None  # closed by the relay
-                return StreamingResponse(relay(), media_type="text/event-stream",
-                                         headers={"x-request-id": request_id, "x-hybridge-route": "local"})
+                return StreamingResponse(
+                    relay(),
+                    media_type="text/event-stream",
+                    headers={"x-request-id": request_id, "x-hybridge-route": "local"},
+                )
             data = orjson.loads(await response.aread())
             call.record(_usage(data), ok=True, streamed=False)
             if ollama:
                 embeddings = [item.get("embedding") for item in data.get("data") or []]
-                return json_response({"model": requested, "embeddings": embeddings,
-                                      "prompt_eval_count": _usage(data).input_tokens})
+                return json_response(
+                    {"model": requested, "embeddings": embeddings, "prompt_eval_count": _usage(data).input_tokens}
+                )
             out = json_response(data)
             out.headers["x-hybridge-route"] = "local"
             out.headers["x-request-id"] = request_id

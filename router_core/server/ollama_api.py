@@ -44,8 +44,12 @@ DONE_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop"}
 
 
 def ollama_error(exc: HybridgeError, request_id: str) -> Response:
-    return Response(orjson.dumps({"error": exc.message}), status_code=exc.status, media_type="application/json",
-                    headers=error_headers(exc, request_id))
+    return Response(
+        orjson.dumps({"error": exc.message}),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=error_headers(exc, request_id),
+    )
 
 
 def _tool_call(call: JSON) -> JSON:
@@ -102,8 +106,10 @@ class OllamaStream:
             body["message"] = {"role": "assistant", "content": ""}
         else:
             body["response"] = ""
-        return {**body, **final_fields(usage, DONE_REASONS.get(self.finish_reason or "stop", "stop"), self.started,
-                                       self.first)}
+        return {
+            **body,
+            **final_fields(usage, DONE_REASONS.get(self.finish_reason or "stop", "stop"), self.started, self.first),
+        }
 
     def finish(self, usage: Usage) -> bytes:
         out = b""
@@ -131,8 +137,9 @@ class OllamaEncoder:
         stream = OllamaStream(self.model, self.field, self.started)
         choice = (completion.body.get("choices") or [{}])[0]
         message = choice.get("message") or {}
-        calls = [{"index": i, "function": c.get("function") or {}}
-                 for i, c in enumerate(message.get("tool_calls") or [])]
+        calls = [
+            {"index": i, "function": c.get("function") or {}} for i, c in enumerate(message.get("tool_calls") or [])
+        ]
         stream.chunk({"choices": [{"delta": {"tool_calls": calls}, "finish_reason": choice.get("finish_reason")}]})
         final = stream.finish_line(completion.usage)
         text = message.get("content") or ""
@@ -180,8 +187,14 @@ class OllamaChatEndpoint(ChatEndpoint):
 
 
 def _details(family: str) -> JSON:
-    return {"parent_model": "", "format": "gguf", "family": family, "families": [family], "parameter_size": "",
-            "quantization_level": ""}
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": family,
+        "families": [family],
+        "parameter_size": "",
+        "quantization_level": "",
+    }
 
 
 def routes(runtime: ChatServices) -> list[BaseRoute]:
@@ -194,8 +207,17 @@ def routes(runtime: ChatServices) -> list[BaseRoute]:
 
     async def tags(request: Request) -> Response:
         names = [*VIRTUAL, *await local_names()]
-        models = [{"name": n, "model": n, "modified_at": "1970-01-01T00:00:00Z", "size": 0,
-                   "digest": "", "details": _details("hybridge" if n in VIRTUAL else "")} for n in names]
+        models = [
+            {
+                "name": n,
+                "model": n,
+                "modified_at": "1970-01-01T00:00:00Z",
+                "size": 0,
+                "digest": "",
+                "details": _details("hybridge" if n in VIRTUAL else ""),
+            }
+            for n in names
+        ]
         return json_response({"models": models})
 
     async def show(request: Request) -> Response:
@@ -209,21 +231,28 @@ def routes(runtime: ChatServices) -> list[BaseRoute]:
         if name.partition(":")[0] not in VIRTUAL and name not in await local_names():
             return ollama_error(BadRequest(f"model '{name}' not found", status=404), new_request_id())
         context = runtime.local_context_limit() or runtime.settings.routing.local_context_tokens
-        return json_response({
-            "modelfile": f"# served by Hybridge ({name})", "parameters": "", "template": "{{ .Prompt }}",
-            "details": _details("hybridge"),
-            "model_info": {"general.architecture": "hybridge", "hybridge.context_length": context},
-            "capabilities": ["completion", "tools"],
-            "modified_at": "1970-01-01T00:00:00Z",
-        })
+        return json_response(
+            {
+                "modelfile": f"# served by Hybridge ({name})",
+                "parameters": "",
+                "template": "{{ .Prompt }}",
+                "details": _details("hybridge"),
+                "model_info": {"general.architecture": "hybridge", "hybridge.context_length": context},
+                "capabilities": ["completion", "tools"],
+                "modified_at": "1970-01-01T00:00:00Z",
+            }
+        )
 
     async def ps(request: Request) -> Response:
         return json_response({"models": []})
 
     async def refused(request: Request) -> Response:
         what = request.url.path.removeprefix("/api/")
-        err = BadRequest(f"Hybridge does not manage models ({what}): do that in Ollama itself "
-                         "(e.g. `ollama pull NAME` against Ollama's own port)", status=403)
+        err = BadRequest(
+            f"Hybridge does not manage models ({what}): do that in Ollama itself "
+            "(e.g. `ollama pull NAME` against Ollama's own port)",
+            status=403,
+        )
         return ollama_error(err, new_request_id())
 
     return [

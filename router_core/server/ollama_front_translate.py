@@ -21,9 +21,15 @@ import orjson
 from router_core.errors import BadRequest
 from router_core.types import JSON, Usage
 
-OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop",
-           "num_predict": "max_tokens", "frequency_penalty": "frequency_penalty",
-           "presence_penalty": "presence_penalty"}
+OPTIONS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "seed": "seed",
+    "stop": "stop",
+    "num_predict": "max_tokens",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+}
 VIRTUAL = ("auto", "local", "cloud")
 
 
@@ -65,10 +71,16 @@ def chat_messages(messages: Any) -> list[JSON]:
         calls = message.get("tool_calls") if role == "assistant" else None
         if calls:
             converted["tool_calls"] = [
-                {"id": str(call.get("id") or f"call_{i}_{j}"), "type": "function",
-                 "function": {"name": str((call.get("function") or {}).get("name") or ""),
-                              "arguments": orjson.dumps((call.get("function") or {}).get("arguments") or {}).decode()}}
-                for j, call in enumerate(calls) if isinstance(call, dict)
+                {
+                    "id": str(call.get("id") or f"call_{i}_{j}"),
+                    "type": "function",
+                    "function": {
+                        "name": str((call.get("function") or {}).get("name") or ""),
+                        "arguments": orjson.dumps((call.get("function") or {}).get("arguments") or {}).decode(),
+                    },
+                }
+                for j, call in enumerate(calls)
+                if isinstance(call, dict)
             ]
         out.append(converted)
     return out

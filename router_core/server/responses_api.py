@@ -39,8 +39,9 @@ class ResponseStore:
     def get(self, response_id: str) -> list[JSON]:
         found = self._items.get(response_id)
         if found is None:
-            raise BadRequest(f"Previous response with id '{response_id}' not found.", param="previous_response_id",
-                             status=404)
+            raise BadRequest(
+                f"Previous response with id '{response_id}' not found.", param="previous_response_id", status=404
+            )
         return list(found)
 
     def put(self, response_id: str, messages: list[JSON]) -> None:

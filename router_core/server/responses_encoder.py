@@ -120,8 +120,15 @@ class ResponseBuilder:
             ]
         else:
             part = item["content"][0]
-            events.append(self.event("response.reasoning_text.done", item_id=item["id"], output_index=index,
-                                     content_index=0, text=part["text"]))
+            events.append(
+                self.event(
+                    "response.reasoning_text.done",
+                    item_id=item["id"],
+                    output_index=index,
+                    content_index=0,
+                    text=part["text"],
+                )
+            )
             del item["status"]  # reasoning items carry none
         events.append(self.event("response.output_item.done", output_index=index, item=item))
         return events
@@ -136,31 +143,62 @@ class ResponseBuilder:
     def _text(self, text: str) -> list[JSON]:
         events: list[JSON] = []
         if self.open is None or self.open["type"] != "message":
-            opened: JSON = {"id": new_id("msg"), "type": "message", "status": "in_progress", "role": "assistant",
-                            "content": []}
+            opened: JSON = {
+                "id": new_id("msg"),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
             events += self._open_item(opened)
             part: JSON = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             opened["content"].append(part)
-            events.append(self.event("response.content_part.added", item_id=opened["id"],
-                                     output_index=len(self.output) - 1, content_index=0, part=part))
+            events.append(
+                self.event(
+                    "response.content_part.added",
+                    item_id=opened["id"],
+                    output_index=len(self.output) - 1,
+                    content_index=0,
+                    part=part,
+                )
+            )
         item = self.open
         assert item is not None
         item["content"][0]["text"] += text
-        events.append(self.event("response.output_text.delta", item_id=item["id"], output_index=len(self.output) - 1,
-                                 content_index=0, delta=text, logprobs=[]))
+        events.append(
+            self.event(
+                "response.output_text.delta",
+                item_id=item["id"],
+                output_index=len(self.output) - 1,
+                content_index=0,
+                delta=text,
+                logprobs=[],
+            )
+        )
         return events
 
     def _reasoning(self, text: str) -> list[JSON]:
         events: list[JSON] = []
         if self.open is None or self.open["type"] != "reasoning":
-            opened: JSON = {"id": new_id("rs"), "type": "reasoning", "summary": [],
-                            "content": [{"type": "reasoning_text", "text": ""}]}
+            opened: JSON = {
+                "id": new_id("rs"),
+                "type": "reasoning",
+                "summary": [],
+                "content": [{"type": "reasoning_text", "text": ""}],
+            }
             events += self._open_item(opened)
         item = self.open
         assert item is not None
         item["content"][0]["text"] += text
-        events.append(self.event("response.reasoning_text.delta", item_id=item["id"],
-                                 output_index=len(self.output) - 1, content_index=0, delta=text))
+        events.append(
+            self.event(
+                "response.reasoning_text.delta",
+                item_id=item["id"],
+                output_index=len(self.output) - 1,
+                content_index=0,
+                delta=text,
+            )
+        )
         return events
 
     def _call(self, call: JSON) -> list[JSON]:
@@ -170,16 +208,28 @@ class ResponseBuilder:
         item = self.calls.get(position)
         if item is None:
             events += self._close_open()
-            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
-                    "call_id": str(call.get("id") or new_id("call")), "name": fn.get("name") or "", "arguments": ""}
+            item = {
+                "id": new_id("fc"),
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": str(call.get("id") or new_id("call")),
+                "name": fn.get("name") or "",
+                "arguments": "",
+            }
             self.output.append(item)
             self.calls[position] = item
             events.append(self.event("response.output_item.added", output_index=len(self.output) - 1, item=item))
         arguments = fn.get("arguments")
         if arguments:
             item["arguments"] += arguments
-            events.append(self.event("response.function_call_arguments.delta", item_id=item["id"],
-                                     output_index=self.output.index(item), delta=arguments))
+            events.append(
+                self.event(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=self.output.index(item),
+                    delta=arguments,
+                )
+            )
         return events
 
     def chunk(self, chunk: JSON) -> list[JSON]:
@@ -200,8 +250,15 @@ class ResponseBuilder:
 
     def _finish_call(self, item: JSON) -> list[JSON]:
         index = self.output.index(item)
-        events = [self.event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
-                             arguments=item["arguments"], name=item["name"])]
+        events = [
+            self.event(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=index,
+                arguments=item["arguments"],
+                name=item["name"],
+            )
+        ]
         item["status"] = "completed"
         if item["name"] in self.custom_tools:
             # A free-form tool answers with its one string, as OpenAI's custom_tool_call.
@@ -210,9 +267,14 @@ class ResponseBuilder:
             except orjson.JSONDecodeError:
                 given = {}
             text = given.get("input") if isinstance(given, dict) else None
-            custom = {"id": item["id"].replace("fc_", "ctc_", 1), "type": "custom_tool_call", "status": "completed",
-                      "call_id": item["call_id"], "name": item["name"],
-                      "input": text if isinstance(text, str) else item["arguments"]}
+            custom = {
+                "id": item["id"].replace("fc_", "ctc_", 1),
+                "type": "custom_tool_call",
+                "status": "completed",
+                "call_id": item["call_id"],
+                "name": item["name"],
+                "input": text if isinstance(text, str) else item["arguments"],
+            }
             self.output[index] = custom
             item = custom
         events.append(self.event("response.output_item.done", output_index=index, item=item))
@@ -231,10 +293,18 @@ class ResponseBuilder:
     def chat_messages(self) -> list[JSON]:
         """The output as chat messages (what a later `previous_response_id` continues)."""
         text = "".join(i["content"][0]["text"] for i in self.output if i["type"] == "message")
-        calls = [{"id": i["call_id"], "type": "function",
-                  "function": {"name": i["name"], "arguments": i.get("arguments")
-                               or orjson.dumps({"input": i.get("input", "")}).decode()}}
-                 for i in self.output if i["type"] in ("function_call", "custom_tool_call")]
+        calls = [
+            {
+                "id": i["call_id"],
+                "type": "function",
+                "function": {
+                    "name": i["name"],
+                    "arguments": i.get("arguments") or orjson.dumps({"input": i.get("input", "")}).decode(),
+                },
+            }
+            for i in self.output
+            if i["type"] in ("function_call", "custom_tool_call")
+        ]
         message: JSON = {"role": "assistant", "content": text or None}
         if calls:
             message["tool_calls"] = calls

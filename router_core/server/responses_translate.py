@@ -170,8 +170,12 @@ def chat_tools(tools: Any) -> tuple[list[JSON] | None, frozenset[str]]:
             name = _str_field(tool, "name", where)
             custom.add(name)
             params = {"type": "object", "properties": {CUSTOM_INPUT: {"type": "string"}}, "required": [CUSTOM_INPUT]}
-            out.append({"type": "function", "function": {
-                "name": name, "description": str(tool.get("description") or ""), "parameters": params}})
+            out.append(
+                {
+                    "type": "function",
+                    "function": {"name": name, "description": str(tool.get("description") or ""), "parameters": params},
+                }
+            )
         elif kind in IGNORED_TOOLS:
             continue
         else:

@@ -118,13 +118,23 @@ def reasoning_model_refusal(body: dict[str, Any]) -> Response | None:
         return None
     if "max_tokens" in body:
         return error_response(
-            400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-            "'max_completion_tokens' instead.", "invalid_request_error", "unsupported_parameter", "max_tokens")
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "invalid_request_error",
+            "unsupported_parameter",
+            "max_tokens",
+        )
     for name in ("temperature", "top_p"):
         if name in body and body[name] != 1:
             return error_response(
-                400, f"Unsupported value: '{name}' does not support {body[name]} with this model. Only the "
-                "default (1) value is supported.", "invalid_request_error", "unsupported_value", name)
+                400,
+                f"Unsupported value: '{name}' does not support {body[name]} with this model. Only the "
+                "default (1) value is supported.",
+                "invalid_request_error",
+                "unsupported_value",
+                name,
+            )
     return None
 
 

@@ -51,7 +51,9 @@ class ScriptedUpstream:
     def script(
         self, path: str, body: bytes | list[bytes], *, content_type: str = "application/json", pause_s: float = 0.0
     ) -> None:
-        self.answers[path] = Answer(body if isinstance(body, list) else [body], content_type=content_type, pause_s=pause_s)
+        self.answers[path] = Answer(
+            body if isinstance(body, list) else [body], content_type=content_type, pause_s=pause_s
+        )
 
     async def _answer(self, request: Request) -> Response:
         path = request.url.path

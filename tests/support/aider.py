@@ -21,9 +21,18 @@ def aider_binary() -> Path:
     if not binary.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, timeout=300)
         subprocess.run(
-            [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"aider-chat=={AIDER_VERSION}"],
-            check=True, capture_output=True, timeout=1800,
+            [
+                str(VENV / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"aider-chat=={AIDER_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=1800,
         )
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=120).stdout.strip()
     if not version.endswith(AIDER_VERSION):
@@ -42,10 +51,28 @@ def aider_env(home: Path) -> dict[str, str]:
     }
 
 
-def run_aider(project: Path, home: Path, message: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_aider(
+    project: Path, home: Path, message: str, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """`aider --message MESSAGE` in `project`, non-interactive, reading the project's config."""
     needs.require("e2e", "Aider")
-    command = [str(aider_binary()), "--message", message, "--yes-always", "--no-git", "--no-pretty",
-               "--no-fancy-input", "--no-show-release-notes", *args]
-    return subprocess.run(command, cwd=project, env=aider_env(home), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    command = [
+        str(aider_binary()),
+        "--message",
+        message,
+        "--yes-always",
+        "--no-git",
+        "--no-pretty",
+        "--no-fancy-input",
+        "--no-show-release-notes",
+        *args,
+    ]
+    return subprocess.run(
+        command,
+        cwd=project,
+        env=aider_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

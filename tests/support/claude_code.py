@@ -27,9 +27,18 @@ def claude_binary() -> Path:
             raise RuntimeError("npm is missing: install Node.js (scripts/test.sh needs it for Claude Code)")
         PREFIX.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(PREFIX),
-             f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"],
-            check=True, capture_output=True, timeout=600,
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(PREFIX),
+                f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     if not version.startswith(CLAUDE_CODE_VERSION):
@@ -52,12 +61,25 @@ def clean_env(home: Path) -> dict[str, str]:
     }
 
 
-def run_claude(env_file: Path, project: Path, home: Path, prompt: str, *, args: tuple[str, ...] = (),
-               extra_env: dict[str, str] | None = None, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+def run_claude(
+    env_file: Path,
+    project: Path,
+    home: Path,
+    prompt: str,
+    *,
+    args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 400,
+) -> subprocess.CompletedProcess[str]:
     """`claude -p PROMPT ARGS...` in a shell that has sourced `env_file` (as a user would)."""
     env = {**clean_env(home), **(extra_env or {})}
     script = '. "$1" && shift && exec "$@"'
     return subprocess.run(
         ["/bin/sh", "-c", script, "sh", str(env_file), str(claude_binary()), "-p", prompt, *args],
-        cwd=project, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )

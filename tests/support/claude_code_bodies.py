@@ -103,8 +103,11 @@ def small_body(text: str, *, model: str = "claude-haiku-4-5-20251001") -> JSON:
         "max_tokens": 512,
         "system": [
             {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.330.6f5; cc_entrypoint=sdk-cli;"},
-            {"type": "text", "text": "Analyze if this message indicates a new conversation topic. If it does, "
-             "extract a 2-3 word title that captures the new topic. Format your response as a JSON object."},
+            {
+                "type": "text",
+                "text": "Analyze if this message indicates a new conversation topic. If it does, "
+                "extract a 2-3 word title that captures the new topic. Format your response as a JSON object.",
+            },
         ],
         "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}],
         "stream": True,

@@ -40,7 +40,10 @@ class HybridgeProcess:
     def __enter__(self) -> HybridgeProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "router_core", "serve", "--port", "0", "--config", str(self.config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
         )
         assert self.process.stdout is not None and self.process.stderr is not None
         err = threading.Thread(target=self._drain, args=(self.process.stderr, self.stderr_tail), daemon=True)

@@ -28,7 +28,9 @@ def codex_binary() -> Path:
         PREFIX.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "--prefix", str(PREFIX), f"@openai/codex@{CODEX_VERSION}"],
-            check=True, capture_output=True, timeout=600,
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     if not version.endswith(CODEX_VERSION):
@@ -48,10 +50,28 @@ def codex_env(home: Path) -> dict[str, str]:
     }
 
 
-def run_codex(project: Path, home: Path, prompt: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_codex(
+    project: Path, home: Path, prompt: str, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """`codex exec --json ARGS... PROMPT` in `project` with a temp HOME/CODEX_HOME."""
     needs.require("e2e", "Codex")
-    command = [str(codex_binary()), "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-s", "read-only",
-               *args, prompt]
-    return subprocess.run(command, cwd=project, env=codex_env(home), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    command = [
+        str(codex_binary()),
+        "exec",
+        "--json",
+        "--skip-git-repo-check",
+        "--ephemeral",
+        "-s",
+        "read-only",
+        *args,
+        prompt,
+    ]
+    return subprocess.run(
+        command,
+        cwd=project,
+        env=codex_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -89,7 +89,12 @@ VERSION = "0.32.5"
 DEFAULT_NUM_PREDICT = 128
 # api.Runner's fields and Ollama's defaults for them (api/types.go DefaultOptions).
 RUNNER_DEFAULTS: dict[str, Any] = {
-    "num_ctx": DEFAULT_NUM_CTX, "num_batch": 512, "num_gpu": -1, "main_gpu": 0, "use_mmap": None, "num_thread": 0,
+    "num_ctx": DEFAULT_NUM_CTX,
+    "num_batch": 512,
+    "num_gpu": -1,
+    "main_gpu": 0,
+    "use_mmap": None,
+    "num_thread": 0,
 }
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -128,8 +133,12 @@ class FakeModel:
 
     def details(self) -> dict[str, Any]:
         return {
-            "parent_model": "", "format": "gguf", "family": self.family, "families": [self.family],
-            "parameter_size": self.parameter_size, "quantization_level": self.quantization_level,
+            "parent_model": "",
+            "format": "gguf",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": self.quantization_level,
         }
 
     def upstream(self) -> str:
@@ -165,7 +174,7 @@ def keep_alive_seconds(value: Any) -> float | None:
         body = text.lstrip("+-")
         parts = _DURATION.findall(body)
         if not parts or "".join(a + u for a, u in parts) != body:
-            raise ValueError(f"time: missing unit in duration \"{text}\"")
+            raise ValueError(f'time: missing unit in duration "{text}"')
         seconds = sign * sum(float(a) * _UNIT_S[u] for a, u in parts)
     return None if seconds < 0 else seconds
 
@@ -246,19 +255,29 @@ def _runner_options(options: dict[str, Any], model: FakeModel) -> dict[str, Any]
 def _piece(name: str, text: str, thinking: bool) -> dict[str, Any]:
     """One streamed NDJSON line: a thinking piece (beside an empty content, as Ollama sends it)
     or a content piece."""
-    message = {"role": "assistant", "content": "", "thinking": text} if thinking else {"role": "assistant", "content": text}
+    message = (
+        {"role": "assistant", "content": "", "thinking": text} if thinking else {"role": "assistant", "content": text}
+    )
     return {"model": name, "created_at": _now(), "message": message, "done": False}
 
 
-def _final(name: str, done_reason: str, started_ns: int, load_ns: int, prompt: tuple[int, int], output: tuple[int, int]) -> dict[str, Any]:
+def _final(
+    name: str, done_reason: str, started_ns: int, load_ns: int, prompt: tuple[int, int], output: tuple[int, int]
+) -> dict[str, Any]:
     """The last NDJSON line: the counters, durations in nanoseconds (docs/api.md); `prompt` and
     `output` are (token count, duration ns)."""
     return {
-        "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
-        "done": True, "done_reason": done_reason,
-        "total_duration": time.perf_counter_ns() - started_ns, "load_duration": load_ns,
-        "prompt_eval_count": prompt[0], "prompt_eval_duration": prompt[1],
-        "eval_count": output[0], "eval_duration": output[1],
+        "model": name,
+        "created_at": _now(),
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": done_reason,
+        "total_duration": time.perf_counter_ns() - started_ns,
+        "load_duration": load_ns,
+        "prompt_eval_count": prompt[0],
+        "prompt_eval_duration": prompt[1],
+        "eval_count": output[0],
+        "eval_duration": output[1],
     }
 
 
@@ -274,8 +293,13 @@ class FakeOllama:
     """The engine. `llama_url` is accepted for older call sites and unused: runners are its own."""
 
     def __init__(
-        self, llama_url: str | None = None, models: list[FakeModel] | None = None, *, threads: int = 2,
-        version: str = VERSION, canned: str | None = None,
+        self,
+        llama_url: str | None = None,
+        models: list[FakeModel] | None = None,
+        *,
+        threads: int = 2,
+        version: str = VERSION,
+        canned: str | None = None,
     ) -> None:
         models = models or [FakeModel("gemma3:270m", capabilities=["completion", "tools"], loaded_vram=0)]
         # Canned mode (see the module's docstring): this text answers, no llama-server runs.
@@ -290,14 +314,16 @@ class FakeOllama:
             if m.loaded_vram is not None:
                 options = _runner_options({}, m)
                 self.state.runners[full_name(m.name)] = Runner(m.name, options, None, None)
-        self.app = Starlette(routes=[
-            Route("/api/version", self.version, methods=["GET"]),
-            Route("/api/tags", self.tags, methods=["GET"]),
-            Route("/api/ps", self.ps, methods=["GET"]),
-            Route("/api/show", self.show, methods=["POST"]),
-            Route("/api/chat", self.chat, methods=["POST"]),
-            Route("/api/status", self.status, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/api/version", self.version, methods=["GET"]),
+                Route("/api/tags", self.tags, methods=["GET"]),
+                Route("/api/ps", self.ps, methods=["GET"]),
+                Route("/api/show", self.show, methods=["POST"]),
+                Route("/api/chat", self.chat, methods=["POST"]),
+                Route("/api/status", self.status, methods=["GET"]),
+            ]
+        )
         atexit.register(self.close)
 
     # -- runners ---------------------------------------------------------------------------
@@ -358,16 +384,19 @@ class FakeOllama:
         if not self.state.status_endpoint:
             return Response(b"404 page not found", status_code=404, media_type="text/plain")
         source = "env" if self.state.cloud_disabled else "none"
-        body = {"cloud": {"disabled": self.state.cloud_disabled, "source": source},
-                "context_length": DEFAULT_NUM_CTX}
+        body = {"cloud": {"disabled": self.state.cloud_disabled, "source": source}, "context_length": DEFAULT_NUM_CTX}
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def tags(self, request: Request) -> Response:
         models = []
         for m in self.state.models.values():
             entry: dict[str, Any] = {
-                "name": m.name, "model": m.name, "modified_at": _now(), "size": m.size,
-                "digest": m.digest(), "details": m.details(),
+                "name": m.name,
+                "model": m.name,
+                "modified_at": _now(),
+                "size": m.size,
+                "digest": m.digest(),
+                "details": m.details(),
             }
             if m.remote_host:
                 entry.update({"remote_model": m.upstream(), "remote_host": m.remote_host})
@@ -383,11 +412,18 @@ class FakeOllama:
             if runner.expires_at is None and runner.server is None:
                 left = DEFAULT_KEEP_ALIVE_S
             expires = (datetime.now(UTC) + timedelta(seconds=max(left, 0))).isoformat().replace("+00:00", "Z")
-            loaded.append({
-                "name": m.name, "model": m.name, "size": m.size, "digest": m.digest(), "details": m.details(),
-                "expires_at": expires, "size_vram": m.loaded_vram or 0,
-                "context_length": int(runner.options["num_ctx"]),
-            })
+            loaded.append(
+                {
+                    "name": m.name,
+                    "model": m.name,
+                    "size": m.size,
+                    "digest": m.digest(),
+                    "details": m.details(),
+                    "expires_at": expires,
+                    "size_vram": m.loaded_vram or 0,
+                    "context_length": int(runner.options["num_ctx"]),
+                }
+            )
         return Response(orjson.dumps({"models": loaded}), media_type="application/json")
 
     def _model(self, body: dict[str, Any]) -> FakeModel | None:
@@ -406,29 +442,45 @@ class FakeOllama:
             # with the cloud switched off, Ollama refuses to describe it.
             if self.state.cloud_disabled:
                 return _error("ollama cloud is disabled: remote model details are unavailable", 403)
-            return Response(orjson.dumps({
-                "modelfile": f"FROM {m.name}\n", "details": m.details(), "remote_model": m.upstream(),
-                "remote_host": m.remote_host, "model_info": {"general.architecture": m.family},
-                "capabilities": m.capabilities, "modified_at": _now(),
-            }), media_type="application/json")
+            return Response(
+                orjson.dumps(
+                    {
+                        "modelfile": f"FROM {m.name}\n",
+                        "details": m.details(),
+                        "remote_model": m.upstream(),
+                        "remote_host": m.remote_host,
+                        "model_info": {"general.architecture": m.family},
+                        "capabilities": m.capabilities,
+                        "modified_at": _now(),
+                    }
+                ),
+                media_type="application/json",
+            )
         arch = m.family
-        return Response(orjson.dumps({
-            "modelfile": f"FROM {m.name}\n", "parameters": "", "template": "{{ .Prompt }}",
-            "details": m.details(),
-            "model_info": {
-                "general.architecture": arch,
-                "general.parameter_count": 268_098_176,
-                f"{arch}.context_length": m.context_length,
-                f"{arch}.block_count": m.block_count,
-                f"{arch}.embedding_length": m.embedding_length,
-                f"{arch}.attention.head_count": 4,
-                f"{arch}.attention.head_count_kv": m.head_count_kv,
-                f"{arch}.attention.key_length": m.key_length,
-                f"{arch}.attention.value_length": m.value_length,
-            },
-            "capabilities": m.capabilities,
-            "modified_at": _now(),
-        }), media_type="application/json")
+        return Response(
+            orjson.dumps(
+                {
+                    "modelfile": f"FROM {m.name}\n",
+                    "parameters": "",
+                    "template": "{{ .Prompt }}",
+                    "details": m.details(),
+                    "model_info": {
+                        "general.architecture": arch,
+                        "general.parameter_count": 268_098_176,
+                        f"{arch}.context_length": m.context_length,
+                        f"{arch}.block_count": m.block_count,
+                        f"{arch}.embedding_length": m.embedding_length,
+                        f"{arch}.attention.head_count": 4,
+                        f"{arch}.attention.head_count_kv": m.head_count_kv,
+                        f"{arch}.attention.key_length": m.key_length,
+                        f"{arch}.attention.value_length": m.value_length,
+                    },
+                    "capabilities": m.capabilities,
+                    "modified_at": _now(),
+                }
+            ),
+            media_type="application/json",
+        )
 
     # -- chat ------------------------------------------------------------------------------
 
@@ -503,7 +555,8 @@ class FakeOllama:
             if self.canned is None:
                 assert runner.server is not None
                 client = httpx.AsyncClient(
-                    base_url=runner.server.url, timeout=httpx.Timeout(300, connect=5),
+                    base_url=runner.server.url,
+                    timeout=httpx.Timeout(300, connect=5),
                     limits=httpx.Limits(max_keepalive_connections=0),
                     trust_env=False,  # its runner is on loopback: proxy variables (egress tests set them) do not apply
                 )
@@ -523,8 +576,11 @@ class FakeOllama:
             release()
             raise
         upstream: dict[str, Any] = {
-            "messages": messages, "stream": True, "stream_options": {"include_usage": True},
-            "max_tokens": int(options.get("num_predict") or DEFAULT_NUM_PREDICT), "cache_prompt": True,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": int(options.get("num_predict") or DEFAULT_NUM_PREDICT),
+            "cache_prompt": True,
         }
         for key in ("temperature", "top_p", "seed", "stop"):
             if key in options:
@@ -561,8 +617,14 @@ class FakeOllama:
             await lines.aclose()
 
     async def _generate(
-        self, client: httpx.AsyncClient, name: str, upstream: dict[str, Any], index: int, load_ns: int,
-        think_left: int, release: Any,
+        self,
+        client: httpx.AsyncClient,
+        name: str,
+        upstream: dict[str, Any],
+        index: int,
+        load_ns: int,
+        think_left: int,
+        release: Any,
     ) -> Any:
         started = time.perf_counter_ns() - load_ns
         finish, usage, timings, text_so_far = "stop", {}, {}, []
@@ -592,11 +654,23 @@ class FakeOllama:
         self.state.evaluated_tokens += int(timings.get("prompt_n", 0) or 0)
         prompt_ns = int(float(timings.get("prompt_ms", 0)) * 1e6)
         eval_ns = int(float(timings.get("predicted_ms", 0)) * 1e6)
-        yield _final(name, "length" if finish == "length" else "stop", started, load_ns,
-                     (int(usage.get("prompt_tokens", 0)), prompt_ns), (int(usage.get("completion_tokens", 0)), eval_ns))
+        yield _final(
+            name,
+            "length" if finish == "length" else "stop",
+            started,
+            load_ns,
+            (int(usage.get("prompt_tokens", 0)), prompt_ns),
+            (int(usage.get("completion_tokens", 0)), eval_ns),
+        )
 
     async def _canned_lines(
-        self, name: str, upstream: dict[str, Any], index: int, load_ns: int, think_left: int, prompt_tokens: int,
+        self,
+        name: str,
+        upstream: dict[str, Any],
+        index: int,
+        load_ns: int,
+        think_left: int,
+        prompt_tokens: int,
         release: Any,
     ) -> Any:
         """The canned text as the runner would stream it: a word a piece, up to max_tokens."""
@@ -620,8 +694,14 @@ class FakeOllama:
         self.state.replies[index] = "".join(said)
         self.state.evaluated_tokens += prompt_tokens
         counted = min(len(pieces), limit)
-        yield _final(name, "length" if len(pieces) > limit else "stop", started, load_ns,
-                     (prompt_tokens, 1_000 * max(prompt_tokens, 1)), (counted, 1_000 * max(counted, 1)))
+        yield _final(
+            name,
+            "length" if len(pieces) > limit else "stop",
+            started,
+            load_ns,
+            (prompt_tokens, 1_000 * max(prompt_tokens, 1)),
+            (counted, 1_000 * max(counted, 1)),
+        )
 
     def _scripted(self, name: str, script: list[dict[str, Any]], stream: bool) -> Response:
         for m in script:
@@ -631,12 +711,22 @@ class FakeOllama:
             {"model": name, "created_at": _now(), "message": {"role": "assistant", **m}, "done": False} for m in script
         ]
         final = {
-            "model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""}, "done": True,
-            "done_reason": "stop", "total_duration": 1_000_000, "load_duration": 0, "prompt_eval_count": 12,
-            "prompt_eval_duration": 500_000, "eval_count": len(lines), "eval_duration": 500_000,
+            "model": name,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1_000_000,
+            "load_duration": 0,
+            "prompt_eval_count": 12,
+            "prompt_eval_duration": 500_000,
+            "eval_count": len(lines),
+            "eval_duration": 500_000,
         }
         if stream:
-            return Response(b"".join(orjson.dumps(x) + b"\n" for x in [*lines, final]), media_type="application/x-ndjson")
+            return Response(
+                b"".join(orjson.dumps(x) + b"\n" for x in [*lines, final]), media_type="application/x-ndjson"
+            )
         merged: dict[str, Any] = {"role": "assistant", "content": "".join(m.get("content", "") for m in script)}
         thinking = "".join(m.get("thinking", "") for m in script)
         if thinking:

@@ -38,7 +38,9 @@ class Rig:
     def root(self) -> str:
         return self.service.status().base_url.removesuffix("/v1")
 
-    def chat(self, provider: str, *, stream: bool, api: str = "openai", body: dict[str, Any] | None = None) -> httpx.Response:
+    def chat(
+        self, provider: str, *, stream: bool, api: str = "openai", body: dict[str, Any] | None = None
+    ) -> httpx.Response:
         import keyring
 
         # tests/conftest.py gives every test a fresh keyring: put this rig's back.

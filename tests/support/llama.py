@@ -52,9 +52,23 @@ class LlamaServer:
         self.model = MODEL_ALIAS
         self.log_path = CACHE_DIR / f"llama-server-{port}.log"
         self.args = [
-            str(server_binary()), "-m", str(model_path()), "--alias", MODEL_ALIAS,
-            "--host", "127.0.0.1", "--port", str(port), "-c", str(context), "-t", str(threads),
-            "-np", "1", "--metrics", "--no-webui",
+            str(server_binary()),
+            "-m",
+            str(model_path()),
+            "--alias",
+            MODEL_ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-c",
+            str(context),
+            "-t",
+            str(threads),
+            "-np",
+            "1",
+            "--metrics",
+            "--no-webui",
         ]
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -25,7 +25,9 @@ def opencode_binary() -> Path:
         PREFIX.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "--prefix", str(PREFIX), f"opencode-ai@{OPENCODE_VERSION}"],
-            check=True, capture_output=True, timeout=600,
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     if version != OPENCODE_VERSION:
@@ -71,6 +73,11 @@ def run_opencode(
         "NO_COLOR": "1",
     }
     return subprocess.run(
-        [str(opencode_binary()), "run", *args, prompt], cwd=project, env=env, capture_output=True, text=True,
-        timeout=timeout, stdin=subprocess.DEVNULL,
+        [str(opencode_binary()), "run", *args, prompt],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )

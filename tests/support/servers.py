@@ -30,8 +30,7 @@ class ThreadedServer:
     def __init__(self, app: Any, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
         self.host = host
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off",
-                                access_log=False)
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
 
