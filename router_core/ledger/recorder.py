@@ -5,9 +5,10 @@ writer thread takes everything queued at once (a batch: one row when quiet, many
 load), prices each record, measures its energy, writes the batch in one transaction,
 updates today's and this month's totals and the budget once, and publishes its own signals
 (ledger/signals.py): `entry_written`, `live_stats` (sampled about once a second while busy:
-streams are counters, never events per chunk) and `budget_alert`. A row waits at most for the batch before it to be
-written; a killed process loses at most the rows in flight (queued, or in the transaction
-being written), as it did with one transaction per row.
+streams are counters, never events per chunk) and `budget_alert`. A row waits at most for
+the batch before it to be written (20 ms when quiet, 200 ms under load); a killed process
+loses at most the rows in flight (queued, or in the transaction being written), as it did
+with one transaction per row.
 """
 
 from __future__ import annotations
@@ -52,8 +53,15 @@ log = logging.getLogger(__name__)
 PUBLISH_INTERVAL_S = 1.0
 # A batch's rows: bounds one transaction's length (and so a row's wait) under any load.
 MAX_BATCH = 512
-# How long a row may wait for others to share its transaction (the bounded delay).
+# How long a row may wait for others to share its transaction (the bounded delay)...
 BATCH_WINDOW_S = 0.02
+# ...and under load (the last batch held BUSY_BATCH rows or more): a transaction's fixed costs
+# (its WAL frames, the GIL handed to and from the event loop's thread around each SQLite
+# call) are paid per batch, so bigger batches cost the router less. At 3,600 requests/s on
+# two cores, 20 ms batches cost the event loop's thread 40 µs a request more than no ledger
+# and the writer 36 µs a row; 200 ms batches, nothing measurable and 15 µs.
+BUSY_WINDOW_S = 0.2
+BUSY_BATCH = 64
 
 
 @dataclass
@@ -115,6 +123,7 @@ class Ledger:
         self._conn: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._accepting = False
+        self._window_s = BATCH_WINDOW_S
         # Rows written since start (tests and views wait on it).
         self.written = 0
 
@@ -236,12 +245,13 @@ class Ledger:
         if isinstance(jobs[0], RequestRecord):
             # Let the rows of a busy moment gather (the GIL is free meanwhile): one wake-up
             # and one transaction for all of them rather than a hand-over per request.
-            time.sleep(BATCH_WINDOW_S)
+            time.sleep(self._window_s)
         while len(jobs) < MAX_BATCH:
             try:
                 jobs.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        self._window_s = BUSY_WINDOW_S if len(jobs) >= BUSY_BATCH else BATCH_WINDOW_S
         return jobs
 
     def _run(self) -> None:
