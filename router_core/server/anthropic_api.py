@@ -54,12 +54,16 @@ class MessagesEndpoint(ChatEndpoint):
 
     def parse(self, headers: dict[str, str], body: Any) -> Parsed:
         chat = parse_messages_request(body, headers)
-        # message_start carries the estimated input tokens (what routing strips is not sent).
-        return Parsed(
-            chat,
-            lambda: AnthropicEncoder(estimate_prompt_tokens(chat.messages, chat.tools)),
-            requested_model=body["model"],
-        )
+
+        # message_start carries the estimated input tokens: routing's figure (the encoder is
+        # made after planning, which sets it), estimated here only when routing skipped it.
+        def encoder() -> AnthropicEncoder:
+            estimate = chat.prompt_tokens
+            if estimate is None:
+                estimate = estimate_prompt_tokens(chat.messages, chat.tools)
+            return AnthropicEncoder(estimate)
+
+        return Parsed(chat, encoder, requested_model=body["model"])
 
     def error(self, exc: HybridgeError, request_id: str) -> Response:
         return ANTHROPIC.error_response(exc, request_id)
