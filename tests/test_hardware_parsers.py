@@ -183,6 +183,32 @@ def test_no_nvidia_tools_at_all(bin_dir: Path, no_nvml: None) -> None:
     assert result.reason == "NVML: Driver Not Loaded; nvidia-smi is not installed"
 
 
+@pytest.mark.skipif(os.uname().sysname != "Linux", reason="the driver check is Linux's")
+def test_without_the_linux_driver_nvml_is_not_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bin_dir: Path
+) -> None:
+    # NVML needs the kernel driver: without /proc/driver/nvidia (or WSL's library) the
+    # binding is never initialised, and nvidia-smi still gets its turn.
+    def must_not_run() -> None:
+        raise AssertionError("nvmlInit called on a machine without the driver")
+
+    monkeypatch.setattr(nvidia, "LINUX_DRIVER_DIR", tmp_path / "proc-driver-nvidia")
+    monkeypatch.setattr(nvidia, "WSL_NVML", tmp_path / "wsl" / "libnvidia-ml.so.1")
+    monkeypatch.setattr(pynvml, "nvmlInit", must_not_run)
+    result = nvidia.probe_nvidia(timeout_s=5)
+    assert result.gpus is None
+    assert result.reason.startswith("NVML: Driver Not Loaded (no ")
+    assert result.reason.endswith("nvidia-smi is not installed")
+
+    def driver_missing_after_all() -> None:
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
+
+    # With the driver's directory there (or WSL's NVML), NVML is asked as before.
+    (tmp_path / "proc-driver-nvidia").mkdir()
+    monkeypatch.setattr(pynvml, "nvmlInit", driver_missing_after_all)
+    assert nvidia.probe_nvidia(timeout_s=5).reason == "NVML: Driver Not Loaded; nvidia-smi is not installed"
+
+
 # --- AMD --------------------------------------------------------------------------------
 
 

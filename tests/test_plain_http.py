@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from router_core.errors import UpstreamError
+from router_core.providers import http as provider_http
 from router_core.providers.http import default_transport, transport_error
 from router_core.providers.plain_http import PlainHTTPTransport
+from tests.support.servers import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -226,7 +228,7 @@ async def test_https_and_other_methods_go_to_the_fallback() -> None:
         seen.append(f"{request.method} {request.url}")
         return httpx.Response(204)
 
-    transport = PlainHTTPTransport(httpx.MockTransport(record))
+    transport = PlainHTTPTransport(lambda: httpx.MockTransport(record))
     async with httpx.AsyncClient(transport=transport) as http:
         await http.post("https://api.example.com/v1/chat/completions", content=b"{}")
         await http.delete("http://127.0.0.1:9/x")
@@ -238,3 +240,18 @@ async def test_a_header_with_a_line_break_is_refused() -> None:
     async with client(lean(), "http://127.0.0.1:9") as http:
         with pytest.raises(httpx.LocalProtocolError):
             await http.get("/", headers={"x-evil": "a\r\nx-injected: 1"})
+
+
+async def test_the_tls_context_is_loaded_on_the_first_https_request_and_shared() -> None:
+    # A router that serves only local models never loads the CA bundle (about a megabyte a
+    # context); the clouds' transports share one context.
+    provider_http.tls_context.cache_clear()
+    transports = [default_transport(), default_transport()]
+    assert provider_http.tls_context.cache_info().currsize == 0
+    port = free_port()  # nothing listens there
+    for transport in transports:
+        async with httpx.AsyncClient(transport=transport) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"https://127.0.0.1:{port}/")
+    info = provider_http.tls_context.cache_info()
+    assert (info.currsize, info.misses, info.hits) == (1, 1, 1)

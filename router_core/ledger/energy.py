@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from router_core.inventory.hardware.nvidia import nvml_unavailable
+
 log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 0.25
@@ -45,6 +47,9 @@ class NvmlPowerSource:
     @classmethod
     def open(cls) -> NvmlPowerSource | None:
         """The source, or None where NVML, a GPU or its power reading is unavailable."""
+        if reason := nvml_unavailable():
+            log.info("electricity not measured: NVML unavailable (%s)", reason)
+            return None
         try:
             import pynvml
 

@@ -7,6 +7,8 @@ test's MockTransport, the privacy egress guard) covers every byte Hybridge sends
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,13 +41,25 @@ MAX_RETRY_AFTER_S = 60.0
 
 def default_transport() -> httpx.AsyncBaseTransport:
     # Plain-http upstreams (the local models, on every local request's path) go through the
-    # lean httptools transport; https (the clouds) and the rare rest through httpx's own.
-    return PlainHTTPTransport(
-        httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
-            retries=0,
-        )
+    # lean httptools transport; https (the clouds) and the rare rest through httpx's own,
+    # made when first needed.
+    return PlainHTTPTransport(_httpx_transport)
+
+
+def _httpx_transport() -> httpx.AsyncHTTPTransport:
+    return httpx.AsyncHTTPTransport(
+        verify=tls_context(),
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+        retries=0,
     )
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context every https connection uses: httpx's default (the certifi bundle,
+    or SSL_CERT_FILE / SSL_CERT_DIR), loaded once. Each context holds its own parsed copy of
+    the CA bundle, about a megabyte; contexts are made to be shared between connections."""
+    return httpx.create_ssl_context()
 
 
 def make_client(

@@ -8,7 +8,9 @@ stream body over in the pieces the socket delivered (several events at once when
 came together), and keeps connections alive per host.
 
 It takes GET and POST with a body in memory over `http://`; anything else (https, other
-methods, streamed request bodies) goes to `fallback`, httpx's own transport. Failures are
+methods, streamed request bodies) goes to `fallback`, httpx's own transport, made on first
+use: it loads a TLS context and the CA bundle (about a megabyte of memory) that a router
+serving only local models never needs. Failures are
 raised as the httpx exceptions httpcore raises for them, so providers/http.transport_error
 maps them the same way: ConnectError / ConnectTimeout, ReadTimeout, WriteTimeout,
 PoolTimeout, RemoteProtocolError (a body cut short), ReadError (a reset).
@@ -256,13 +258,14 @@ def _lost_error(conn: _Connection, when: str) -> httpx.TransportError:
 class PlainHTTPTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
-        fallback: httpx.AsyncBaseTransport,
+        fallback: Callable[[], httpx.AsyncBaseTransport],
         *,
         max_connections: int = 512,
         max_idle_per_host: int = 64,
         keepalive_expiry_s: float = 5.0,
     ) -> None:
-        self.fallback = fallback
+        self._make_fallback = fallback
+        self._fallback: httpx.AsyncBaseTransport | None = None
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[Key, list[_Connection]] = {}
         self._max_idle = max_idle_per_host
@@ -272,7 +275,9 @@ class PlainHTTPTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme != "http" or request.method not in METHODS or not isinstance(request.stream, httpx.ByteStream):
-            return await self.fallback.handle_async_request(request)
+            if self._fallback is None:
+                self._fallback = self._make_fallback()
+            return await self._fallback.handle_async_request(request)
         content = request.content
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         head = _request_head(request)
@@ -375,7 +380,8 @@ class PlainHTTPTransport(httpx.AsyncBaseTransport):
             for conn in idle:
                 conn.close()
         self._idle.clear()
-        await self.fallback.aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
 
 
 def _request_head(request: httpx.Request) -> bytes:

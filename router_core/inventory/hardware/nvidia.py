@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from router_core.inventory.hardware.info import MIB, GpuInfo, ProbeResult
@@ -27,6 +29,10 @@ SMI_FIELDS = (
     "power.draw",
     "driver_version",
 )
+# Where Linux shows the NVIDIA kernel driver once it is loaded (nvidia.ko and the open module
+# both create it; containers see the host's), and where WSL 2 puts the Windows driver's NVML.
+LINUX_DRIVER_DIR = Path("/proc/driver/nvidia")
+WSL_NVML = Path("/usr/lib/wsl/lib/libnvidia-ml.so.1")
 SMI_ARGS = ["nvidia-smi", f"--query-gpu={','.join(SMI_FIELDS)}", "--format=csv,noheader,nounits"]
 
 
@@ -114,7 +120,18 @@ def gpus_from_nvml(nvml: Any) -> list[GpuInfo]:
     return gpus
 
 
+def nvml_unavailable() -> str | None:
+    """Why NVML cannot answer on this machine, where that is plain without loading it: on
+    Linux NVML needs the kernel driver, so without it the binding (and ctypes, ~2 MB that an
+    idle router keeps) is not even imported. None: try NVML."""
+    if sys.platform == "linux" and not LINUX_DRIVER_DIR.exists() and not WSL_NVML.exists():
+        return f"Driver Not Loaded (no {LINUX_DRIVER_DIR})"
+    return None
+
+
 def _read_nvml() -> list[GpuInfo]:
+    if reason := nvml_unavailable():
+        raise ProbeFailed(f"NVML: {reason}")
     try:
         import pynvml
     except ImportError:
