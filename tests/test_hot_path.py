@@ -6,8 +6,11 @@ request log written off the loop, and in-flight requests stoppable without anyio
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,8 +26,9 @@ from router_core.events import RouterEvents
 from router_core.inflight import InFlight
 from router_core.inventory import prompt_tokens
 from router_core.inventory.prompt_tokens import SessionTokens
-from router_core.ledger import schema, store
+from router_core.ledger import recorder, schema, store
 from router_core.ledger.entry import make_entry
+from router_core.ledger.metrics import DURATION_BUCKETS, TOKEN_KINDS, TTFT_BUCKETS, Counters
 from router_core.ledger.periods import PeriodTotals, day_bounds, day_key, figures_between
 from router_core.ledger.prices import PriceTable, shipped_prices
 from router_core.ledger.recorder import Ledger
@@ -85,9 +89,9 @@ def test_a_burst_of_records_is_written_in_batches_and_every_row_lands(
     batches: list[int] = []
     insert = store.insert_entries
 
-    def counted(conn: Any, entries: Any) -> None:
+    def counted(conn: Any, entries: Any, now: float | None = None) -> Any:
         batches.append(len(entries))
-        insert(conn, entries)
+        return insert(conn, entries, now)
 
     monkeypatch.setattr(store, "insert_entries", counted)
     events = RouterEvents()
@@ -102,6 +106,9 @@ def test_a_burst_of_records_is_written_in_batches_and_every_row_lands(
     assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 2000
     assert conn.execute("SELECT COUNT(*) FROM request_tags").fetchone()[0] == 4000
     conn.close()
+    # The running figures count every row once, whatever the batches.
+    assert ledger.snapshot().today.requests == 2000
+    assert sum(ledger.counters.requests.values()) == 2000
 
 
 def test_the_loop_only_queues_a_finished_request(tmp_path: Path) -> None:
@@ -124,7 +131,8 @@ def test_the_loop_only_queues_a_finished_request(tmp_path: Path) -> None:
 
 
 def test_totals_of_a_batch_match_the_sql_sums(tmp_path: Path) -> None:
-    # The running figures (one update per batch) and the SQL definitions agree, row kinds mixed.
+    # The running figures (summed by SQLite per batch) and `hybridge stats`' SQL agree, row
+    # kinds mixed; a row already in the ledger (its request id seen before) is not counted twice.
     conn = schema.connect(tmp_path / "l.sqlite3")
     table = PriceTable(shipped_prices())
     now = time.time()
@@ -139,17 +147,92 @@ def test_totals_of_a_batch_match_the_sql_sums(tmp_path: Path) -> None:
                           price_per_kwh=0.3) for r in records]  # fmt: skip
     entries.append(make_entry(record(request_id="f", provider="ollama", model="glm"), table, "openai/gpt-4.1",
                               ollama_cloud=True))  # fmt: skip
-    store.insert_entries(conn, entries)
     totals = PeriodTotals()
-    totals.add_all(entries[:2])
-    totals.add_all(entries[2:])
-    day, _ = totals.current()
+    for batch in (entries[:2], entries[2:], entries[1:3]):  # the last: rows already written
+        sums = store.insert_entries(conn, batch, now=now)
+        assert sums is not None
+        totals.add(sums.today, sums.month)
+    day, month = totals.current()
     sql = dataclasses.asdict(figures_between(conn, day_key(now), *day_bounds(now)))
     assert sql.pop("period") == day.period
     assert {k: v for k, v in dataclasses.asdict(day).items() if k != "period"} == pytest.approx(sql)
-    assert day.requests == 6 and day.refused_requests == 2 and day.privacy_refused == 1
+    assert day.requests == month.requests == 6 and day.refused_requests == 2 and day.privacy_refused == 1
     assert day.subscription_requests == 1 and day.unpriced_requests >= 1 and day.energy_wh == pytest.approx(2.0)
     conn.close()
+
+
+def test_metrics_summed_by_sqlite_match_the_rows_one_by_one(tmp_path: Path) -> None:
+    # /metrics' counters and histograms from batch_sums' groups equal what adding each row in
+    # Python gives (bisect_left buckets: a value on a bound falls in that bound's bucket).
+    conn = schema.connect(tmp_path / "l.sqlite3")
+    table = PriceTable(shipped_prices())
+    ttfts = [None, 0.05, 0.0501, 0.3, 31.0, 0.05, 2.0]
+    durations = [0.05, 0.1, 0.7, 400.0, 0.1, 3.0, 2.0]
+    records = [
+        record(request_id=f"r{i}", started_at=time.time(), ttft_s=ttft, duration_s=duration,
+               route="local" if i % 2 else "cloud", provider="ollama" if i % 2 else "openai",
+               model="m" if i % 2 else "gpt-4.1", outcome="error" if i == 5 else "ok",
+               usage=Usage(100 * i, 10 * i, cache_read_tokens=i % 3))
+        for i, (ttft, duration) in enumerate(zip(ttfts, durations, strict=True))
+    ]  # fmt: skip
+    records.append(record(request_id="u", provider="nowhere", model="unknown", usage=Usage(5, 5)))
+    entries = [make_entry(r, table, "openai/gpt-4.1", energy_wh=1.5 if r.route == "local" else None,
+                          price_per_kwh=0.3) for r in records]  # fmt: skip
+    counters = Counters()
+    for batch in (entries[:3], entries[3:]):
+        sums = store.insert_entries(conn, batch, now=time.time())
+        assert sums is not None
+        counters.add_groups(sums.groups)
+    conn.close()
+
+    requests: dict[tuple[str, str, str], int] = {}
+    tokens: dict[tuple[str, str, str], int] = {}
+    ttft_hits: dict[str, list[int]] = {}
+    duration_hits: dict[str, list[int]] = {}
+    for e in entries:
+        r = e.record
+        model = f"{r.provider}/{r.model}"
+        requests[(r.route, model, r.outcome)] = requests.get((r.route, model, r.outcome), 0) + 1
+        for kind in TOKEN_KINDS:
+            n = getattr(r.usage, f"{kind}_tokens")
+            if n:
+                tokens[(r.route, model, kind)] = tokens.get((r.route, model, kind), 0) + n
+        if r.ttft_s is not None and r.outcome == "ok":
+            ttft_hits.setdefault(r.route, []).append(bisect.bisect_left(TTFT_BUCKETS, r.ttft_s))
+        duration_hits.setdefault(r.route, []).append(bisect.bisect_left(DURATION_BUCKETS, r.duration_s))
+    got_requests = {(dict(k)["route"], dict(k)["model"], dict(k)["outcome"]): v for k, v in counters.requests.items()}
+    assert got_requests == requests
+    assert {(dict(k)["route"], dict(k)["model"], dict(k)["kind"]): v for k, v in counters.tokens.items()} == tokens
+    for kept, hits, bounds in ((counters.ttft, ttft_hits, TTFT_BUCKETS), (counters.duration, duration_hits,
+                                                                          DURATION_BUCKETS)):  # fmt: skip
+        assert {dict(k)["route"] for k in kept} == set(hits)
+        for labels, histogram in kept.items():
+            mine = hits[dict(labels)["route"]]
+            assert histogram.total == len(mine)
+            assert histogram.counts == [sum(1 for i in mine if i <= b) for b in range(len(bounds))]
+    cloud = [e for e in entries if e.is_cloud and e.costing.cost_usd is not None]
+    assert sum(counters.cost.values()) == pytest.approx(sum(e.costing.cost_usd or 0.0 for e in cloud))
+    assert sum(counters.unpriced.values()) == sum(1 for e in entries if e.costing.cost_usd is None) == 1
+    priced = [e.costing for e in entries if e.costing.savings_usd is not None]
+    assert counters.savings == pytest.approx(sum(c.savings_usd or 0.0 for c in priced))
+    assert counters.baseline == pytest.approx(sum(c.baseline_cost_usd or 0.0 for c in priced))
+    assert counters.energy_wh == pytest.approx(1.5 * sum(1 for e in entries if e.is_local))
+
+
+def test_a_writer_behind_by_a_whole_batch_does_not_wait_to_gather_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gathering window is for a trickle of rows. With a full batch already queued the
+    # writer takes it at once: sleeping a window per batch capped it at MAX_BATCH / 0.2 s =
+    # 2,560 rows a second, below what the router serves at full load, so its queue grew.
+    slept: list[float] = []
+    monkeypatch.setattr(recorder.time, "sleep", slept.append)
+    ledger = Ledger(make_settings({}), RouterEvents(), path=tmp_path / "l.sqlite3", power=None)
+    for i in range(2 * recorder.MAX_BATCH + 10):
+        ledger._queue.put(record(request_id=f"req-{i}"))
+    first, second, rest = ledger._take(1.0), ledger._take(1.0), ledger._take(1.0)
+    assert len(first) == len(second) == recorder.MAX_BATCH and len(rest) == 10
+    assert slept == [recorder.BUSY_WINDOW_S]  # only before the last 10, gathering again
 
 
 def test_close_writes_what_is_queued(tmp_path: Path) -> None:
@@ -440,3 +523,14 @@ def test_the_prompt_estimate_is_worked_out_once_and_carried_to_the_provider(monk
 
     monkeypatch.setattr(prompt_tokens, "estimate_prompt_tokens", walked)
     assert SessionTokens().estimate("s", chat.messages, chat.tools, known=chat.prompt_tokens) == chat.prompt_tokens
+
+
+def test_serve_freezes_what_startup_made() -> None:
+    # `hybridge serve` moves its startup objects out of the collector's way once it listens.
+    code = (
+        "import gc; from router_core.commands.serve import freeze_startup_objects; "
+        "before = gc.get_freeze_count(); freeze_startup_objects(); print(before, gc.get_freeze_count())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    before, after = map(int, done.stdout.split())
+    assert before == 0 and after > 1000

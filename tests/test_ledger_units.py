@@ -262,7 +262,10 @@ def test_totals_roll_over_at_midnight(tmp_path: Path) -> None:
     totals = PeriodTotals(clock=lambda: now[0])
     table = PriceTable(shipped_prices())
     entry = make_entry(record(started_at=now[0], usage=Usage(1000, 100)), table, "openai/gpt-4.1")
-    totals.add(entry)
+    conn = schema.connect(tmp_path / "l.sqlite3")
+    sums = store.insert_entries(conn, [entry], now=now[0])
+    assert sums is not None
+    totals.add(sums.today, sums.month)
     day, month = totals.current()
     assert day.requests == 1 and day.spend_usd == pytest.approx((1000 * 2 + 100 * 8) / 1e6)
     now[0] += 120  # 00:01 the next day

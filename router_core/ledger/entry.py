@@ -13,7 +13,10 @@ OLLAMA_CLOUD_KEY = "ollama-cloud"
 OLLAMA_CLOUD_NOTE = "Ollama cloud (subscription)"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, three
+# times slower, and the ledger's writer makes one Costing and one LedgerEntry per request
+# while holding the GIL the event loop needs. Nothing changes them after they are made.
+@dataclass(slots=True)
 class Costing:
     """What one request cost; None wherever a price or a measurement is missing."""
 
@@ -37,7 +40,7 @@ class Costing:
         return self.baseline_cost_usd - self.cost_usd - (self.energy_cost_usd or 0.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LedgerEntry:
     record: RequestRecord
     costing: Costing

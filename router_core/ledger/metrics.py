@@ -6,21 +6,21 @@ gauges give the live window, today's and this month's figures, and the budget.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 from router_core.ledger.budget import BudgetState
-from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import LiveSnapshot, PeriodFigures
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
+_TOKEN_COLUMNS = tuple(f"{kind}_tokens" for kind in TOKEN_KINDS)
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -46,12 +46,12 @@ class _Histogram:
         self.total = 0
         self.sum = 0.0
 
-    def observe(self, value: float) -> None:
-        i = bisect.bisect_left(self.buckets, value)
-        if i < len(self._hits):
-            self._hits[i] += 1
-        self.total += 1
-        self.sum += value
+    def add(self, bucket: int, count: int, total: float) -> None:
+        """`count` values summing to `total`, all in `bucket` (bisect_left of the bounds)."""
+        if bucket < len(self._hits):
+            self._hits[bucket] += count
+        self.total += count
+        self.sum += total
 
     @property
     def counts(self) -> list[int]:
@@ -59,7 +59,13 @@ class _Histogram:
         return list(itertools.accumulate(self._hits))
 
 
-# What Counters.add files a row under, worked out once per (route, provider, model, outcome).
+class Group(Protocol):
+    """A group of alike rows' count and sums, by column name (a `sqlite3.Row` of batch_sums)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+# What Counters.add_groups files a group under, worked out once per (route, provider, model, outcome).
 _LabelSet = tuple[Labels, Labels, tuple[Labels, ...], Labels]
 
 
@@ -97,38 +103,35 @@ class Counters:
             self._label_sets[key] = found
         return found
 
-    def add(self, entry: LedgerEntry) -> None:
-        r, c = entry.record, entry.costing
-        by_model, by_outcome, by_kind, route = self._labels_of(r.route, r.provider, r.model, r.outcome)
-        u = r.usage
-        counts = zip(
-            by_kind,
-            (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens),
-            strict=True,
-        )
+    def add_groups(self, groups: Iterable[Group]) -> None:
+        """A written batch, as ledger/batch_sums.py sums it: per group of rows alike in route,
+        provider, model, outcome and histogram buckets, their count and sums."""
         with self._lock:
-            self.requests[by_outcome] += 1
-            for labels, n in counts:
-                if n:
-                    self.tokens[labels] += n
-            if c.cost_usd is None:
-                self.unpriced[by_model] += 1
-            elif entry.is_cloud:
-                self.cost[by_model] += c.cost_usd
-            if c.savings_usd is not None and c.baseline_cost_usd is not None:
-                self.baseline += c.baseline_cost_usd
-                self.savings += c.savings_usd
-            self.energy_wh += c.energy_wh or 0.0
-            self.energy_cost += c.energy_cost_usd or 0.0
-            if r.ttft_s is not None and r.outcome == "ok":
-                ttft = self.ttft.get(route)
-                if ttft is None:
-                    ttft = self.ttft[route] = _Histogram(TTFT_BUCKETS)
-                ttft.observe(r.ttft_s)
-            duration = self.duration.get(route)
-            if duration is None:
-                duration = self.duration[route] = _Histogram(DURATION_BUCKETS)
-            duration.observe(r.duration_s)
+            for g in groups:
+                label_set = self._labels_of(g["route"], g["provider"], g["model"], g["outcome"])
+                by_model, by_outcome, by_kind, route = label_set
+                count = g["requests"]
+                self.requests[by_outcome] += count
+                for labels, column in zip(by_kind, _TOKEN_COLUMNS, strict=True):
+                    if g[column]:
+                        self.tokens[labels] += g[column]
+                if g["cost_unknown"]:
+                    self.unpriced[by_model] += g["cost_unknown"]
+                if g["cloud_cost_usd"] is not None:
+                    self.cost[by_model] += g["cloud_cost_usd"]
+                self.baseline += g["baseline_usd"]
+                self.savings += g["savings_usd"]
+                self.energy_wh += g["energy_wh"]
+                self.energy_cost += g["energy_cost_usd"]
+                if g["ttft_bucket"] is not None:
+                    ttft = self.ttft.get(route)
+                    if ttft is None:
+                        ttft = self.ttft[route] = _Histogram(TTFT_BUCKETS)
+                    ttft.add(g["ttft_bucket"], count, g["ttft_sum"])
+                duration = self.duration.get(route)
+                if duration is None:
+                    duration = self.duration[route] = _Histogram(DURATION_BUCKETS)
+                duration.add(g["duration_bucket"], count, g["duration_sum"])
 
     def render(self, live: LiveSnapshot, budget: BudgetState) -> str:
         out: list[str] = []

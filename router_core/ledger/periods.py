@@ -1,7 +1,7 @@
 """Today's and this month's figures (local time): loaded from the ledger, then kept current.
 
-The same definitions serve the SQL sums and the running totals, so the live view, the
-budget and `hybridge stats` agree:
+One SQL definition (AGGREGATES) serves the loaded figures, each written batch's additions
+(ledger/batch_sums.py) and `hybridge stats`, so the live view, the budget and the reports agree:
 - spend: the cost of priced cloud requests;
 - baseline and savings: over the requests whose actual and baseline prices are both known;
 - unpriced: requests left out of those sums for want of a price.
@@ -12,10 +12,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import fields, replace
 
-from router_core.ledger.entry import LedgerEntry
 from router_core.ledger.live import PeriodFigures
 
 # One SQL definition of every figure, for any WHERE and GROUP BY.
@@ -88,47 +87,8 @@ def figures_between(conn: sqlite3.Connection, period: str, start: float, end: fl
     )
 
 
-def add_entries(figures: PeriodFigures, entries: Iterable[LedgerEntry]) -> PeriodFigures:
-    """`figures` with `entries` counted in (the SQL definitions above, row by row); one new
-    PeriodFigures for the whole batch."""
-    requests = local = cloud = unpriced = unmeasured = refused = privacy = subscription = estimated = 0
-    spend = baseline = savings_sum = energy = energy_cost = 0.0
-    for entry in entries:
-        c = entry.costing
-        savings = c.savings_usd
-        is_local, is_cloud = entry.is_local, entry.is_cloud
-        outcome = entry.record.outcome
-        requests += 1
-        local += is_local
-        cloud += is_cloud
-        spend += c.cost_usd or 0.0 if is_cloud else 0.0
-        baseline += c.baseline_cost_usd or 0.0 if savings is not None else 0.0
-        savings_sum += savings or 0.0
-        unpriced += savings is None and c.price_note is None
-        energy += c.energy_wh or 0.0
-        energy_cost += c.energy_cost_usd or 0.0
-        unmeasured += is_local and c.energy_wh is None
-        refused += outcome == "refused"
-        privacy += outcome == "refused" and entry.record.error_kind == "privacy_refused"
-        subscription += c.price_note is not None
-        estimated += is_local and c.energy_estimated
-    return replace(
-        figures,
-        requests=figures.requests + requests,
-        local_requests=figures.local_requests + local,
-        cloud_requests=figures.cloud_requests + cloud,
-        spend_usd=figures.spend_usd + spend,
-        baseline_usd=figures.baseline_usd + baseline,
-        savings_usd=figures.savings_usd + savings_sum,
-        unpriced_requests=figures.unpriced_requests + unpriced,
-        energy_wh=figures.energy_wh + energy,
-        energy_cost_usd=figures.energy_cost_usd + energy_cost,
-        electricity_unmeasured=figures.electricity_unmeasured + unmeasured,
-        refused_requests=figures.refused_requests + refused,
-        privacy_refused=figures.privacy_refused + privacy,
-        subscription_requests=figures.subscription_requests + subscription,
-        energy_estimated=figures.energy_estimated + estimated,
-    )
+def _plus(a: PeriodFigures, b: PeriodFigures) -> PeriodFigures:
+    return replace(a, **{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a) if f.name != "period"})
 
 
 class PeriodTotals:
@@ -148,30 +108,15 @@ class PeriodTotals:
         with self._lock:
             self._day, self._month = day, month
 
-    def add(self, entry: LedgerEntry) -> None:
-        self.add_all((entry,))
-
-    def add_all(self, entries: Sequence[LedgerEntry]) -> None:
-        """A batch of rows (the ledger's writer): one new figure per period and batch, the
-        period keys worked out once per distinct start second."""
-        keys: dict[int, tuple[str, str]] = {}
-        today: list[LedgerEntry] = []
-        this_month: list[LedgerEntry] = []
+    def add(self, today: PeriodFigures, month: PeriodFigures) -> None:
+        """A written batch's figures (ledger/batch_sums.py), each added to its period when that
+        period is still the current one."""
         with self._lock:
             self._roll(self._clock())
-            for entry in entries:
-                at = entry.record.started_at
-                found = keys.get(int(at))
-                if found is None:
-                    found = keys[int(at)] = (day_key(at), month_key(at))
-                if found[0] == self._day.period:
-                    today.append(entry)
-                if found[1] == self._month.period:
-                    this_month.append(entry)
-            if today:
-                self._day = add_entries(self._day, today)
-            if this_month:
-                self._month = add_entries(self._month, this_month)
+            if today.period == self._day.period:
+                self._day = _plus(self._day, today)
+            if month.period == self._month.period:
+                self._month = _plus(self._month, month)
 
     def _roll(self, now: float) -> None:
         if day_key(now) != self._day.period:

@@ -190,6 +190,7 @@ class Ledger:
     def _on_finished(self, record: RequestRecord) -> None:
         # Only the queue here: the live figures, pricing and the write are the writer's.
         if self._accepting:
+            self.baseline_cache.trim(record)
             self._queue.put(record)
         else:
             log.warning("ledger closed: request %s not recorded", record.request_id)
@@ -242,9 +243,12 @@ class Ledger:
             jobs = [self._queue.get(timeout=timeout)]
         except queue.Empty:
             return []
-        if isinstance(jobs[0], RequestRecord):
+        if isinstance(jobs[0], RequestRecord) and self._queue.qsize() < MAX_BATCH:
             # Let the rows of a busy moment gather (the GIL is free meanwhile): one wake-up
-            # and one transaction for all of them rather than a hand-over per request.
+            # and one transaction for all of them rather than a hand-over per request. Not
+            # when a whole batch already waits: a writer that sleeps a window per full batch
+            # writes at most MAX_BATCH / BUSY_WINDOW_S rows a second (2,560), fewer than the
+            # router serves at full load, and its queue (every record, alive) would only grow.
             time.sleep(self._window_s)
         while len(jobs) < MAX_BATCH:
             try:
@@ -346,10 +350,10 @@ class Ledger:
             except Exception:
                 # One bad record must not cost the batch its other rows.
                 log.exception("ledger: request %s could not be priced", record.request_id)
-        store.insert_entries(self._conn, entries)
-        self.totals.add_all(entries)
-        for entry in entries:
-            self.counters.add(entry)
+        sums = store.insert_entries(self._conn, entries, now=self._clock())
+        if sums is not None:
+            self.totals.add(sums.today, sums.month)
+            self.counters.add_groups(sums.groups)
         self._refresh_budget(say_alerts=True)
         for entry in entries:
             self.signals.entry_written.emit(entry)

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Literal
 
+from router_core.ledger.batch_sums import BatchSums, last_id, sum_batch
 from router_core.ledger.entry import LedgerEntry
 
 Rating = Literal["good", "bad"]
 
-_INSERT = """
-INSERT OR IGNORE INTO requests (
-    request_id, started_at, client, session, api, requested_model, route, reason, provider, model,
-    streamed, outcome, error_kind, fallbacks, input_tokens, output_tokens, cache_read_tokens,
-    cache_write_tokens, reasoning_tokens, ttft_s, duration_s, decode_tps, cost_usd, price_key,
-    baseline_model, baseline_cost_usd, energy_wh, energy_cost_usd, savings_usd,
-    price_note, baseline_input_tokens, baseline_cache_read_tokens, baseline_cache_write_tokens, energy_estimated,
-    pool, backend, error
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+_COLUMNS = (
+    "request_id, started_at, client, session, api, requested_model, route, reason, provider, model, "
+    "streamed, outcome, error_kind, fallbacks, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, reasoning_tokens, ttft_s, duration_s, decode_tps, cost_usd, price_key, "
+    "baseline_model, baseline_cost_usd, energy_wh, energy_cost_usd, savings_usd, "
+    "price_note, baseline_input_tokens, baseline_cache_read_tokens, baseline_cache_write_tokens, energy_estimated, "
+    "pool, backend, error"
+)
+_WIDTH = _COLUMNS.count(",") + 1
+# The most rows one INSERT statement takes. Every statement is a call into SQLite, around
+# which Python's sqlite3 lets go of the GIL and must then win it back from the event loop's
+# thread: under load each such hand-over cost the loop ~80 µs (two thread wake-ups), so a
+# statement per row (executemany) cost the router far more than the rows' own writing.
+MAX_ROWS_PER_STATEMENT = 512
+
+
+@functools.cache  # a few texts (power-of-two sizes), made once: SQLite's statement cache is keyed by them
+def _insert(rows: int, table: str, columns: str, width: int) -> str:
+    one = "(" + ", ".join("?" * width) + ")"
+    return f"INSERT OR IGNORE INTO {table} ({columns}) VALUES " + ", ".join([one] * rows)
 
 
 def _row(entry: LedgerEntry) -> tuple[object, ...]:
@@ -37,22 +49,45 @@ def _row(entry: LedgerEntry) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def insert_entries(conn: sqlite3.Connection, entries: Sequence[LedgerEntry]) -> None:
+def insert_entries(
+    conn: sqlite3.Connection, entries: Sequence[LedgerEntry], now: float | None = None
+) -> BatchSums | None:
     """Insert rows and their tags in one transaction: after a crash the batch is there whole
-    or not at all (so a kill loses at most the rows in flight, never half a row)."""
+    or not at all (so a kill loses at most the rows in flight, never half a row). With `now`,
+    the rows this batch added are summed in the same transaction (for the running figures,
+    batch_sums.py); a row already there (the same request id) is not added, nor counted."""
     if not entries:
-        return
+        return None
+    rows = [_row(entry) for entry in entries]
+    tags = [(e.record.request_id, tag) for e in entries for tag in sorted(e.record.tags)]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany(_INSERT, [_row(entry) for entry in entries])
-        conn.executemany(
-            "INSERT OR IGNORE INTO request_tags (request_id, tag) VALUES (?, ?)",
-            [(e.record.request_id, tag) for e in entries for tag in sorted(e.record.tags)],
-        )
+        after = last_id(conn) if now is not None else 0
+        _insert_rows(conn, "requests", _COLUMNS, _WIDTH, rows)
+        _insert_rows(conn, "request_tags", "request_id, tag", 2, tags)
+        sums = sum_batch(conn, after, now) if now is not None else None
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return sums
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, table: str, columns: str, width: int, rows: Sequence[tuple[object, ...]]
+) -> None:
+    """`rows` in a few statements: chunks of power-of-two sizes (a batch of 300 rows is 256 +
+    32 + 8 + 4), so the statement cache holds a handful of texts whatever the batch sizes, and
+    none holds more host parameters than this SQLite allows (999 before 3.32)."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
+    size = 1 << (min(MAX_ROWS_PER_STATEMENT, limit).bit_length() - 1)
+    start = 0
+    while start < len(rows):
+        while size > len(rows) - start:
+            size >>= 1
+        chunk = rows[start : start + size]
+        conn.execute(_insert(size, table, columns, width), [value for row in chunk for value in row])
+        start += size
 
 
 def insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
