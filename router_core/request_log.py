@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 
+from router_core.background import lower_this_thread
 from router_core.events import RouterEvents
 from router_core.records import RequestRecord
 
@@ -68,6 +69,7 @@ class RequestLog:
             thread.join(timeout)
 
     def _run(self) -> None:
+        lower_this_thread()
         while True:
             records = [self._queue.get()]
             if records[0] is not _STOP:

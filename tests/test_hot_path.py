@@ -9,6 +9,7 @@ import asyncio
 import bisect
 import dataclasses
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -534,3 +535,24 @@ def test_serve_freezes_what_startup_made() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     before, after = map(int, done.stdout.split())
     assert before == 0 and after > 1000
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads are reniced on Linux only")
+def test_the_ledger_writer_and_the_request_log_run_at_the_lowest_cpu_priority(tmp_path: Path) -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    events = RouterEvents()
+    ledger = Ledger(make_settings({}), events, path=tmp_path / "l.sqlite3", power=None).start()
+    log_writer = request_log.attach(events)
+    events.request_finished.emit(record(request_id="req-nice"))  # starts the log's thread
+    assert ledger.wait_written(1)
+    try:
+        threads = {t.name: t for t in threading.enumerate()}
+        for name in ("hybridge-ledger", "hybridge-request-log"):
+            native_id = threads[name].native_id
+            assert native_id is not None
+            assert os.getpriority(os.PRIO_PROCESS, native_id) == 19, name
+        # Only they: the caller's thread (the event loop's, in a router) keeps its priority.
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine < 19
+    finally:
+        log_writer.close()
+        ledger.close()

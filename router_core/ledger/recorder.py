@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from router_core.addresses import is_loopback_host
+from router_core.background import lower_this_thread
 from router_core.events import RouterEvents
 from router_core.ledger import store
 from router_core.ledger.baseline import BaselineCache
@@ -259,6 +260,7 @@ class Ledger:
         return jobs
 
     def _run(self) -> None:
+        lower_this_thread()
         last_version = -1
         was_busy = False
         next_publish = time.monotonic() + self._publish_interval_s
