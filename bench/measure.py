@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import statistics
 import time
 from collections.abc import Sequence
@@ -60,11 +61,15 @@ class Samples:
         self.values.setdefault(name, []).append(value)
 
 
-def rotated(targets: Sequence[Service], i: int) -> list[Service]:
-    """The targets in turn, starting one further each round: work a server does after answering
-    (a ledger write, a peer's logging) lands on each of the others alike, not always the next."""
-    k = i % len(targets)
-    return [*targets[k:], *targets[:k]]
+def shuffled(targets: Sequence[Service], i: int) -> list[Service]:
+    """The targets in a fresh order each round (seeded by the round, so runs repeat): work a
+    server does after answering (a ledger write, a peer's logging) lands on each of the others
+    alike. Rotating the list did not do that: it keeps who follows whom, so one target always
+    came right after the same other one (Hybridge with the ledger off after Hybridge, direct
+    after claude-code-router) and carried its after-work in every round."""
+    order = list(targets)
+    random.Random(i).shuffle(order)
+    return order
 
 
 async def latency(targets: Sequence[Service], requests: int, warmup: int = 30) -> Samples:
@@ -72,7 +77,7 @@ async def latency(targets: Sequence[Service], requests: int, warmup: int = 30) -
     conns = {t.name: Connection("127.0.0.1", t.port) for t in targets}
     out = Samples()
     for i in range(warmup + requests):
-        for target in rotated(targets, i):
+        for target in shuffled(targets, i):
             response = await _post(conns[target.name], target, body(target, "synth", 16, False))
             if i >= warmup:
                 out.add(target.name, response.elapsed)
@@ -86,7 +91,7 @@ async def ttft(targets: Sequence[Service], requests: int, warmup: int = 30) -> S
     conns = {t.name: Connection("127.0.0.1", t.port) for t in targets}
     out = Samples()
     for i in range(warmup + requests):
-        for target in rotated(targets, i):
+        for target in shuffled(targets, i):
             response = await _post(conns[target.name], target, body(target, "synth", 4, True))
             arrivals = content_events(response)
             if i >= warmup and arrivals:
@@ -110,7 +115,7 @@ async def streams(targets: Sequence[Service], model: str, chunks: int, rounds: i
     for target in targets:  # warm each path once
         await _post(conns[target.name], target, body(target, model, min(chunks, 50), True))
     for i in range(rounds):
-        for target in rotated(targets, i):
+        for target in shuffled(targets, i):
             response = await _post(conns[target.name], target, body(target, model, chunks, True), limit_s=300)
             arrivals = content_events(response)
             out.counts.setdefault(target.name, []).append(len(arrivals))

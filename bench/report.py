@@ -495,8 +495,9 @@ def _method(results: dict[str, Any]) -> list[str]:
         "…/v1/chat/completions), but serves only Anthropic's `/v1/messages`: it is compared with "
         "Hybridge's own `/v1/messages`, both translating.",
         f"- **Latency / TTFT**: {a['requests']} requests per path after 30 warm-up ones, the paths "
-        "taking turns request by request (the order rotated every round, so work a server does after "
-        "answering, such as a peer's logging, lands on every other path alike); latency is a 16-token "
+        "taking turns request by request (in a new seeded-random order every round, so work a server "
+        "does after answering, such as a peer's logging or a ledger write, lands on every other path "
+        "alike; a rotated order kept who follows whom); latency is a 16-token "
         "non-streaming answer, TTFT the first "
         "content chunk of a 4-chunk stream. *Added* = the path's percentile minus direct's.",
         f"- **Throughput**: {a['rounds']} streams of {a['chunks']} chunks per path at 0 ms pace; chunks/s = "
