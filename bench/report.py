@@ -42,7 +42,12 @@ NOTES = {
         "Added latency p99: the tail follows the machine's load: a process that is runnable waits for "
         "one of two shared cores, and the routed path has one more process to wake than the direct one."
     ),
-    "ttft_p50": "Added TTFT p50: as for latency p50; the first chunk takes the same path as a whole answer.",
+    "ttft_p50": (
+        "Added TTFT p50: as for latency p50; the first chunk takes the same path as a whole answer, "
+        "plus the stream's own start (its response head written before the first chunk, the first "
+        "read type-checked before anything is forwarded); bench/profile_notes.md has runs without the "
+        "peers' processes."
+    ),
     "ttft_p99": "Added TTFT p99: as for latency p99, the tail follows the machine's load.",
     "peers": "Lower than every peer: a peer that beat Hybridge on a figure in this run is named in the table.",
     "throughput": (
@@ -54,9 +59,12 @@ NOTES = {
         "256-stream run and the real llama-server's decode ratio."
     ),
     "ledger_cost": (
-        "Ledger on vs off: the rows are written a batch per transaction by the ledger's thread, and "
-        "streams feed it no events; what remains is each row's pricing and its share of the GIL, "
-        "which shows under load on two shared cores."
+        "Ledger on vs off: at concurrency 32 the router is bound by one Python process's GIL, so "
+        "everything the ledger's writer does per row (pricing, the row's 37 values bound into SQLite, "
+        "SQLite's insert, batched, at the lowest CPU priority; per thread in bench/ledger_cost.py) comes off "
+        "the event loop's time nearly one for one, even SQLite's part that runs without the GIL. "
+        "One request at a time it does not show (see latency). A writer in its own process would "
+        "close it, at ~10 MB more memory, against the idle-memory target."
     ),
     "rate_32": (
         "Requests/s at concurrency 32: bounded by one Python process's CPU per request (see *CPU per "
@@ -76,7 +84,8 @@ NOTES = {
     ),
     "idle_rss": (
         "Idle RSS: most of it is Python, uvloop/uvicorn, Starlette, httpx/httpcore, pydantic (settings), "
-        "SQLite (the ledger) and psutil/pynvml (the inventory)."
+        "SQLite (the ledger) and psutil (the inventory); TLS (the CA bundle) loads on the first https "
+        "request and NVML only where the NVIDIA driver is."
     ),
 }
 

@@ -79,8 +79,8 @@ class LlamaServer:
     def start(self, timeout: float = 60.0) -> LlamaServer:
         needs.require("real_model", "llama-server")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -91,10 +91,12 @@ class LlamaServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        self.stop()
+        self.stop(keep_log=True)
         raise RuntimeError(f"llama-server was not healthy within {timeout}s; see {self.log_path}")
 
-    def stop(self) -> None:
+    def stop(self, *, keep_log: bool = False) -> None:
+        """Stop the server; its log goes too unless asked for (a failure names it), so test
+        runs leave no log per start in the cache."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -102,6 +104,8 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if not keep_log:
+            self.log_path.unlink(missing_ok=True)
 
     def metric(self, name: str) -> float:
         """A counter from llama-server's Prometheus /metrics (e.g. tokens_predicted_total)."""
