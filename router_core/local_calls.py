@@ -17,7 +17,7 @@ import httpx
 
 from router_core.errors import BadRequest
 from router_core.providers.http import answer_error, upstream_errors
-from router_core.records import RequestRecord
+from router_core.records import Outcome, RequestRecord
 from router_core.redact import redact
 from router_core.runtime import Runtime
 from router_core.settings import ollama_base_url
@@ -85,7 +85,16 @@ class LocalCall:
         finally:
             await response.aclose()
 
-    def record(self, usage: Usage, *, ok: bool, streamed: bool, error_kind: str | None = None, error: str = "") -> None:
+    def record(
+        self,
+        usage: Usage,
+        *,
+        ok: bool,
+        streamed: bool,
+        error_kind: str | None = None,
+        error: str = "",
+        outcome: Outcome | None = None,
+    ) -> None:
         self.runtime.events.request_finished.emit(
             RequestRecord(
                 request_id=self.request_id,
@@ -99,7 +108,7 @@ class LocalCall:
                 provider=self.target.provider,
                 model=self.target.model,
                 streamed=streamed,
-                outcome="ok" if ok else "error",
+                outcome=outcome or ("ok" if ok else "error"),
                 usage=usage,
                 ttft_s=None,
                 duration_s=time.perf_counter() - self.t0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import ollama
 import openai
 import pytest
@@ -65,3 +66,32 @@ def test_completions_and_embeddings_stay_local(
         ("local", "llamacpp", "ok", False),
         ("local", "llamacpp", "ok", True),
     ]
+
+
+def test_a_streamed_completion_has_its_row_when_the_client_leaves(llama_server: LlamaServer) -> None:
+    # A client may close its connection as soon as it has read `data: [DONE]` (before the
+    # upstream's own end), or half-way through: either way the request gets its ledger row.
+    settings = make_settings(
+        {
+            "routing": {"local_model": f"llamacpp/{llama_server.model}"},
+            "providers": {"llamacpp": {"kind": "openai-local", "base_url": f"{llama_server.url}/v1"}},
+        }
+    )
+    with run_hybridge(settings) as service:
+        records = Records(service)
+        url = service.status().base_url + "/completions"
+        with httpx.Client(timeout=60) as http:
+            body = {"model": "local", "prompt": "x =", "max_tokens": 4, "stream": True}
+            with http.stream("POST", url, json=body) as response:
+                for line in response.iter_lines():
+                    if line == "data: [DONE]":
+                        break  # and close, as soon as the answer is whole
+            body = {"model": "local", "prompt": "Count to a thousand:", "max_tokens": 400, "stream": True}
+            with http.stream("POST", url, json=body) as response:
+                next(response.iter_lines())  # one line, then leave
+        rows = records.wait(2, timeout=10)
+    assert [(r.outcome, r.streamed, r.provider) for r in rows] == [
+        ("ok", True, "llamacpp"),
+        ("cancelled", True, "llamacpp"),
+    ]
+    assert rows[1].error == "the client left before the end of the stream"

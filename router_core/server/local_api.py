@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from router_core.errors import BadRequest, HybridgeError
 from router_core.local_calls import LocalCall, local_target
+from router_core.records import Outcome
 from router_core.runtime import Runtime
 from router_core.server.errors import openai_error_response
 from router_core.server.helpers import json_response, new_request_id, read_json
@@ -51,11 +52,24 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                 done = call
 
                 async def relay() -> AsyncIterator[bytes]:
+                    # A row whatever happens: the client may close its connection once it has
+                    # read `data: [DONE]`, before the upstream's own end arrives, and Starlette
+                    # then stops this generator at its `yield`.
+                    outcome: Outcome = "cancelled"
+                    kind, error = None, "the client left before the end of the stream"
                     try:
                         async for piece in done.relay(response):
+                            if piece.find(b"data: [DONE]") >= 0:
+                                outcome, error = "ok", ""  # the client has had the whole answer
                             yield piece
-                        done.record(Usage(), ok=True, streamed=True)
+                        outcome, error = "ok", ""
+                    except HybridgeError as exc:
+                        outcome, kind, error = "error", exc.kind, exc.message
+                        raise
                     finally:
+                        done.record(
+                            Usage(), ok=outcome == "ok", streamed=True, outcome=outcome, error_kind=kind, error=error
+                        )
                         await done.aclose()
 
                 call = None  # closed by the relay
