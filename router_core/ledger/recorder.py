@@ -189,7 +189,8 @@ class Ledger:
     # -- listeners (router's event loop thread: keep them tiny) --------------------------
 
     def _on_finished(self, record: RequestRecord) -> None:
-        # Only the queue here: the live figures, pricing and the write are the writer's.
+        # Only the queue here (and letting go of a prompt no hash will read): the live
+        # figures, pricing and the write are the writer's.
         if self._accepting:
             self.baseline_cache.trim(record)
             self._queue.put(record)
