@@ -53,9 +53,9 @@ def enable_request_log() -> None:
 def freeze_startup_objects() -> None:
     """Move what startup made (modules, settings, providers, the app: all of it lives as long
     as this process, which serves one router) out of the garbage collector's way, so a full
-    collection walks only what requests made since. Under load, full collections of the
-    startup heap cost the event loop ~9 µs a request at 4,000 requests/s (20 -> 11 µs of
-    collection a request). Not in the tray app, which may build a router more than once:
+    collection walks only what requests made since. At 4,000 requests/s this took garbage
+    collection from 25 to 14 µs a request with the ledger on, 16 to 7 µs with it off
+    (bench/profile_notes.md). Not in the tray app, which may build a router more than once:
     frozen objects are never collected, even once unreachable."""
     gc.collect()
     gc.freeze()
