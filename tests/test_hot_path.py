@@ -35,6 +35,7 @@ from router_core.ledger.prices import PriceTable, shipped_prices
 from router_core.ledger.recorder import Ledger
 from router_core.routing.tokens import estimate_prompt_tokens
 from router_core.runtime import Runtime
+from router_core.server.helpers import new_request_id
 from router_core.server.openai_request import parse_chat_request
 from router_core.server.ready import Thrown, step
 from router_core.service import RouterService
@@ -524,6 +525,27 @@ def test_the_prompt_estimate_is_worked_out_once_and_carried_to_the_provider(monk
 
     monkeypatch.setattr(prompt_tokens, "estimate_prompt_tokens", walked)
     assert SessionTokens().estimate("s", chat.messages, chat.tools, known=chat.prompt_tokens) == chat.prompt_tokens
+
+
+def test_request_ids_are_unique_and_sort_in_the_order_they_were_made() -> None:
+    # The ledger's unique index on the id then grows at its right edge (helpers._RequestIds).
+    ids = [new_request_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids) and ids == sorted(ids) and all(i.startswith("req_") for i in ids)
+    # A process started later sorts after this one; a forked child starts afresh.
+    time.sleep(0.002)
+    code = "from router_core.server.helpers import new_request_id; print(new_request_id())"
+    later = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert later.stdout.strip() > ids[-1]
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    forked = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert forked.startswith("req_") and forked not in ids and forked[:-8] != ids[0][:-8]
 
 
 def test_serve_freezes_what_startup_made() -> None:

