@@ -19,6 +19,7 @@ from app.quit_signals import quit_on_signals
 from app.settings_dialog import SettingsDialog
 from app.single_instance import SingleInstance, server_name
 from app.tray import Notice, TrayActions, TrayController
+from router_core.collector import raise_young_threshold
 from router_core.commands.common import config_path, load_settings
 from router_core.settings import Settings
 
@@ -120,6 +121,7 @@ def main(args: argparse.Namespace) -> int:
     instance.show_requested.connect(shell.open_dashboard)
     # With a tray, closing every window keeps the app (and the router) running.
     app.setQuitOnLastWindowClosed(not shell.use_tray)
+    raise_young_threshold()  # the router serves from this process too (router_core/collector.py)
     shell.start()
     quit_on_signals(shell.quit, parent=shell)  # SIGTERM/SIGINT quit like the tray's Quit
     try:

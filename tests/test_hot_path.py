@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from router_core import request_log
+from router_core import collector, request_log
 from router_core.events import RouterEvents
 from router_core.inflight import InFlight
 from router_core.inventory import prompt_tokens
@@ -548,15 +548,18 @@ def test_request_ids_are_unique_and_sort_in_the_order_they_were_made() -> None:
     assert forked.startswith("req_") and forked not in ids and forked[:-8] != ids[0][:-8]
 
 
-def test_serve_freezes_what_startup_made() -> None:
-    # `hybridge serve` moves its startup objects out of the collector's way once it listens.
+def test_serve_freezes_what_startup_made_and_collects_the_young_rarely() -> None:
+    # What `hybridge serve` does once it listens (the tray app: the threshold only): startup's
+    # objects out of the collector's way, young collections above what requests in flight hold.
     code = (
-        "import gc; from router_core.commands.serve import freeze_startup_objects; "
-        "before = gc.get_freeze_count(); freeze_startup_objects(); print(before, gc.get_freeze_count())"
+        "import gc; from router_core.collector import freeze_startup_objects, raise_young_threshold; "
+        "before = gc.get_freeze_count(), gc.get_threshold(); freeze_startup_objects(); raise_young_threshold(); "
+        "print(before[0], gc.get_freeze_count(), *before[1], *gc.get_threshold())"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    before, after = map(int, done.stdout.split())
+    before, after, *thresholds = map(int, done.stdout.split())
     assert before == 0 and after > 1000
+    assert thresholds == [700, 10, 10, collector.YOUNG_THRESHOLD, 10, 10]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="threads are reniced on Linux only")

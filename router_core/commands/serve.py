@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import sys
 
 from router_core import __version__
+from router_core.collector import freeze_startup_objects, raise_young_threshold
 from router_core.commands.common import config_path, load_settings
 from router_core.errors import SettingsError
 from router_core.settings import Settings
@@ -48,17 +48,6 @@ def enable_request_log() -> None:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-
-
-def freeze_startup_objects() -> None:
-    """Move what startup made (modules, settings, providers, the app: all of it lives as long
-    as this process, which serves one router) out of the garbage collector's way, so a full
-    collection walks only what requests made since. At 4,000 requests/s this took garbage
-    collection from 25 to 14 µs a request with the ledger on, 16 to 7 µs with it off
-    (bench/profile_notes.md). Not in the tray app, which may build a router more than once:
-    frozen objects are never collected, even once unreachable."""
-    gc.collect()
-    gc.freeze()
 
 
 def print_first_run(settings: Settings) -> None:
@@ -98,6 +87,7 @@ def serve(settings: Settings, port: int | None, args: argparse.Namespace) -> int
             status = service.status()
             if status.running:
                 freeze_startup_objects()
+                raise_young_threshold()
                 print(f"hybridge {__version__}: serving on {status.base_url}", flush=True)
                 if not getattr(args, "quiet", False):
                     await asyncio.to_thread(print_first_run, settings)
