@@ -1,21 +1,23 @@
 """The garbage collector's settings for a process that serves requests.
 
 Almost everything a request makes is freed by reference counting the moment it is done
-with; the cyclic collector finds nothing to free (measured under load: 0 objects collected
+with; the cyclic collector finds nothing to free (under the benchmark's load: 0 objects collected
 in thousands of collections). What it costs is the walk: with CPython's default threshold (a
 young collection after 700 more container objects than were freed) 32 requests in flight
 keep that count near the line, so a young collection ran every ~16 requests and walked
 every live object of all of them: 7 µs a request with the ledger off, 9.5 µs with it on,
-of ~210 µs of the event loop's time (bench/profile_notes.md). A threshold above what the
-requests in flight hold together makes young collections rare (a few per 10,000 requests);
-what it lets wait is at most that many objects of cyclic garbage.
+of ~210 µs of the event loop's time (bench/profile_notes.md). Above what the requests in
+flight hold together, young collections are rare: at 2,500, one per ~300 requests with the
+ledger on (its queued rows count too) and per ~2,400 with it off, 1.8 and 0.2 µs a request,
+for 6 % more requests/s. 10,000 was no faster, and let more cyclic garbage (an exception's
+frames, which hold the request they failed on) wait to be freed.
 """
 
 from __future__ import annotations
 
 import gc
 
-YOUNG_THRESHOLD = 10_000
+YOUNG_THRESHOLD = 2_500
 
 
 def raise_young_threshold() -> None:
