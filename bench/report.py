@@ -513,7 +513,8 @@ def _method(results: dict[str, Any]) -> list[str]:
         "content chunks / request time. **Gap**: 3 streams of 100 chunks at 20 ms pace.",
         f"- **Concurrency**: {a['streams']} streams of {a['stream_chunks']} chunks at 20 ms pace at once "
         f"({a['concurrent_rounds']} round(s) per path), each on its own connection; requests/s: 32 "
-        f"keep-alive clients for {a['rate_seconds']:.0f} s per path and round.",
+        f"keep-alive clients for {a['rate_seconds']:.0f} s per path and round, "
+        f"{a.get('rate_rounds', a['concurrent_rounds'])} rounds in a new seeded-random order each (median).",
         "- **Decode**: the real llama-server (Gemma 3 270M, CPU) streaming 96 tokens, direct and "
         "through Hybridge, 5 times each interleaved; tokens/s between the first and last token (median).",
         "- **Classify + decide**: bench/bench_classify.py's OpenCode-sized requests, in-process.",

@@ -102,8 +102,8 @@ async def request_figures(targets: list[Service], args: argparse.Namespace, resu
             results["concurrent"].append(dataclasses.asdict(run))
             await asyncio.sleep(1.0)  # let sockets close between targets
     results["rate"] = []
-    for round_ in range(args.concurrent_rounds):
-        for target in targets:
+    for round_ in range(args.rate_rounds):
+        for target in measure.shuffled(targets, round_):
             log(f"requests/s at concurrency 32 via {target.name} (round {round_ + 1})")
             rate = await measure.request_rate(target, 32, args.rate_seconds)
             results["rate"].append({**dataclasses.asdict(rate), "per_second": rate.per_second})
@@ -165,11 +165,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--requests", type=int, default=500, help="latency and TTFT samples per target")
     parser.add_argument("--chunks", type=int, default=5000, help="chunks per stream for throughput")
-    parser.add_argument("--rounds", type=int, default=5, help="throughput streams per target")
+    # A stream of 5,000 chunks lasts ~20 ms through Hybridge: one of them can be slowed by
+    # half by whatever else the machine does, so the medians need more than a handful.
+    parser.add_argument("--rounds", type=int, default=15, help="throughput streams per target")
     parser.add_argument("--streams", type=int, default=256, help="concurrent streams")
     parser.add_argument("--stream-chunks", type=int, default=100, help="chunks per concurrent stream")
     parser.add_argument("--concurrent-rounds", type=int, default=2)
     parser.add_argument("--rate-seconds", type=float, default=5.0, help="length of each requests/s run")
+    parser.add_argument("--rate-rounds", type=int, default=4, help="requests/s runs per target (interleaved)")
     parser.add_argument("--cpu-requests", type=int, default=300, help="requests per CPU-per-request figure")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--soak-seconds", type=float, default=600.0)
@@ -182,7 +185,7 @@ def parse_args() -> argparse.Namespace:
     )
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.chunks, args.rounds, args.concurrent_rounds = 60, 1000, 2, 1
+        args.requests, args.chunks, args.rounds, args.concurrent_rounds, args.rate_rounds = 60, 1000, 2, 1, 1
         args.rate_seconds, args.idle_seconds, args.soak_seconds, args.classify_iterations = 2.0, 10.0, 30.0, 1000
         args.cpu_requests = 100
     return args
