@@ -59,12 +59,12 @@ NOTES = {
         "256-stream run and the real llama-server's decode ratio."
     ),
     "ledger_cost": (
-        "Ledger on vs off: at concurrency 32 the router is bound by one Python process's GIL, so "
-        "everything the ledger's writer does per row (pricing, the row's 37 values bound into SQLite, "
-        "SQLite's insert, batched, at the lowest CPU priority; per thread in bench/ledger_cost.py) comes off "
-        "the event loop's time nearly one for one, even SQLite's part that runs without the GIL. "
-        "One request at a time it does not show (see latency). A writer in its own process would "
-        "close it, at ~10 MB more memory, against the idle-memory target."
+        "Ledger on vs off: at concurrency 32 the router is bound by one Python process's GIL. The "
+        "writer's SQLite work runs without it and costs the event loop little; its Python per row "
+        "(pricing, the row's 37 values; ~4 µs of its ~16, per thread in bench/ledger_cost.py) holds the "
+        "GIL in long stretches and costs the loop several times that (bench/profile_notes.md). One "
+        "request at a time it does not show (see latency). Pricing done by SQLite in the INSERT, or a "
+        "writer in its own process (~10 MB more memory, against the idle-memory target), would close it."
     ),
     "rate_32": (
         "Requests/s at concurrency 32: bounded by one Python process's CPU per request (see *CPU per "
