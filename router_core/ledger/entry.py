@@ -78,6 +78,70 @@ def decode_rate(record: RequestRecord) -> float | None:
     return (record.usage.output_tokens - 1) / decode_s if decode_s >= MIN_RATE_SECONDS else None
 
 
+class Pricer:
+    """Costs finished requests. Local tokens cost nothing; their electricity is counted apart.
+
+    An Ollama cloud request is paid by the user's Ollama subscription: no per-token cost,
+    no baseline, never savings. Made once per batch of rows: the baseline's price and the
+    settings every row shares are looked up once, not per row (the ledger's writer prices
+    rows while holding the GIL the event loop needs)."""
+
+    __slots__ = ("baseline", "baseline_model", "energy_estimated", "price_per_kwh", "prices")
+
+    def __init__(
+        self, prices: PriceTable, baseline_model: str, price_per_kwh: float = 0.0, *, energy_estimated: bool = False
+    ) -> None:
+        self.prices = prices
+        self.baseline_model = baseline_model
+        self.baseline = prices.lookup_ref(baseline_model)
+        self.price_per_kwh = price_per_kwh
+        self.energy_estimated = energy_estimated
+
+    def costing(
+        self,
+        record: RequestRecord,
+        energy_wh: float | None = None,
+        baseline_usage: Usage | None = None,
+        ollama_cloud: bool = False,
+    ) -> Costing:
+        """`baseline_usage`: the usage to price the baseline on (with its prompt-cache split);
+        default the request's own."""
+        usage = record.usage
+        if record.route == "cloud":
+            if ollama_cloud:
+                return Costing(
+                    None, OLLAMA_CLOUD_KEY, self.baseline_model, None, None, None, price_note=OLLAMA_CLOUD_NOTE
+                )
+            price = self.prices.lookup(record.provider, record.model)
+            cost = price.cost(usage) if price else None
+            key = price.key if price else None
+            energy_wh = None
+        else:
+            # Local (and requests no candidate ran): no token price.
+            cost, key = 0.0, None
+        priced_on = baseline_usage or usage
+        return Costing(
+            cost,
+            key,
+            self.baseline_model,
+            self.baseline.cost(priced_on) if self.baseline else None,
+            energy_wh,
+            energy_wh / WH_PER_KWH * self.price_per_kwh if energy_wh is not None else None,
+            None,
+            priced_on,
+            self.energy_estimated and energy_wh is not None,
+        )
+
+    def entry(
+        self,
+        record: RequestRecord,
+        energy_wh: float | None = None,
+        baseline_usage: Usage | None = None,
+        ollama_cloud: bool = False,
+    ) -> LedgerEntry:
+        return LedgerEntry(record, self.costing(record, energy_wh, baseline_usage, ollama_cloud), decode_rate(record))
+
+
 def price_record(
     record: RequestRecord,
     prices: PriceTable,
@@ -89,35 +153,9 @@ def price_record(
     ollama_cloud: bool = False,
     energy_estimated: bool = False,
 ) -> Costing:
-    """Cost a finished request. Local tokens cost nothing; their electricity is counted apart.
-
-    An Ollama cloud request is paid by the user's Ollama subscription: no per-token cost,
-    no baseline, never savings. `baseline_usage`: the usage to price the baseline on (with
-    its prompt-cache split); default the request's own.
-    """
-    usage = record.usage
-    if ollama_cloud and record.route == "cloud":
-        return Costing(None, OLLAMA_CLOUD_KEY, baseline_model, None, None, None, price_note=OLLAMA_CLOUD_NOTE)
-    if record.route == "cloud":
-        price = prices.lookup(record.provider, record.model)
-        cost = price.cost(usage) if price else None
-        key = price.key if price else None
-        energy_wh = None
-    else:
-        # Local (and requests no candidate ran): no token price.
-        cost, key = 0.0, None
-    baseline = prices.lookup_ref(baseline_model)
-    priced_on = baseline_usage or usage
-    return Costing(
-        cost_usd=cost,
-        price_key=key,
-        baseline_model=baseline_model,
-        baseline_cost_usd=baseline.cost(priced_on) if baseline else None,
-        energy_wh=energy_wh,
-        energy_cost_usd=energy_wh / WH_PER_KWH * price_per_kwh if energy_wh is not None else None,
-        baseline_usage=priced_on,
-        energy_estimated=energy_estimated and energy_wh is not None,
-    )
+    """Cost one finished request (Pricer.costing)."""
+    pricer = Pricer(prices, baseline_model, price_per_kwh, energy_estimated=energy_estimated)
+    return pricer.costing(record, energy_wh, baseline_usage, ollama_cloud)
 
 
 def make_entry(
@@ -131,14 +169,5 @@ def make_entry(
     ollama_cloud: bool = False,
     energy_estimated: bool = False,
 ) -> LedgerEntry:
-    costing = price_record(
-        record,
-        prices,
-        baseline_model,
-        energy_wh,
-        price_per_kwh,
-        baseline_usage=baseline_usage,
-        ollama_cloud=ollama_cloud,
-        energy_estimated=energy_estimated,
-    )
-    return LedgerEntry(record, costing, decode_rate(record))
+    pricer = Pricer(prices, baseline_model, price_per_kwh, energy_estimated=energy_estimated)
+    return pricer.entry(record, energy_wh, baseline_usage, ollama_cloud)

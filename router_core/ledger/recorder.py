@@ -39,7 +39,7 @@ from router_core.ledger.energy import (
     open_power_source,
     typical_board_power,
 )
-from router_core.ledger.entry import make_entry
+from router_core.ledger.entry import Pricer
 from router_core.ledger.live import LiveSnapshot, LiveStats
 from router_core.ledger.metrics import Counters
 from router_core.ledger.periods import PeriodTotals, day_bounds
@@ -334,20 +334,26 @@ class Ledger:
     def _write_batch(self, records: list[RequestRecord]) -> None:
         assert self._conn is not None
         self.live.on_finished_all(records)
-        price_per_kwh = self.settings.pricing.electricity_price_per_kwh
+        # What every row shares, looked up once: this loop holds the GIL the event loop needs.
+        pricer = Pricer(
+            self.prices,
+            self.baseline_model,
+            self.settings.pricing.electricity_price_per_kwh,
+            energy_estimated=self.meter.estimated,
+        )
+        measured = self.meter.measured
+        cache = self.baseline_cache if self.baseline_cache.policy is not None else None
+        ollama = self._ollama_providers
         entries = []
         for record in records:
             try:
                 entries.append(
-                    make_entry(
+                    pricer.entry(
                         record,
-                        self.prices,
-                        self.baseline_model,
-                        energy_wh=self._energy(record),
-                        price_per_kwh=price_per_kwh,
-                        baseline_usage=self.baseline_cache.usage(record),
-                        ollama_cloud=record.provider in self._ollama_providers,
-                        energy_estimated=self.meter.estimated,
+                        self._energy(record) if measured else None,
+                        # No cache policy: the baseline is priced on the request's own usage.
+                        cache.usage(record) if cache is not None else None,
+                        record.provider in ollama,
                     )
                 )
             except Exception:
