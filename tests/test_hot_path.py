@@ -531,11 +531,16 @@ def test_request_ids_are_unique_and_sort_in_the_order_they_were_made() -> None:
     # The ledger's unique index on the id then grows at its right edge (helpers._RequestIds).
     ids = [new_request_id() for _ in range(5000)]
     assert len(set(ids)) == len(ids) and ids == sorted(ids) and all(i.startswith("req_") for i in ids)
-    # A process started later sorts after this one; a forked child starts afresh.
+    # A process started later sorts after this one.
     time.sleep(0.002)
     code = "from router_core.server.helpers import new_request_id; print(new_request_id())"
     later = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert later.stdout.strip() > ids[-1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_process_makes_request_ids_of_its_own() -> None:
+    ids = [new_request_id() for _ in range(10)]
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child process
@@ -545,7 +550,8 @@ def test_request_ids_are_unique_and_sort_in_the_order_they_were_made() -> None:
     forked = os.read(read, 100).decode()
     os.close(read)
     os.close(write)
-    assert forked.startswith("req_") and forked not in ids and forked[:-8] != ids[0][:-8]
+    # Without a fresh start the child would make the very id the parent makes next.
+    assert forked.startswith("req_") and forked != new_request_id() and forked[:-8] != ids[0][:-8]
 
 
 def test_serve_freezes_what_startup_made_and_collects_the_young_rarely() -> None:
