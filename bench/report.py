@@ -62,7 +62,7 @@ NOTES = {
         "Ledger on vs off: at concurrency 32 the router is bound by one Python process's GIL. The "
         "writer's SQLite work runs without it and costs the event loop little; its Python per row "
         "(pricing, the row's 37 values; 2–4 µs of its ~16, per thread in bench/ledger_cost.py) holds the "
-        "GIL in long stretches and costs the loop several times that (bench/profile_notes.md). One "
+        "GIL in long stretches: runs with the writer cut short point there (bench/profile_notes.md). One "
         "request at a time it does not show (see latency). Pricing done by SQLite in the INSERT, or a "
         "writer in its own process (~10 MB more memory, against the idle-memory target), would close it."
     ),
