@@ -64,7 +64,7 @@ NOTES = {
         "(pricing, the row's 37 values; 2–4 µs of its ~16, per thread in bench/ledger_cost.py) holds the "
         "GIL in long stretches: runs with the writer cut short point there (bench/profile_notes.md). One "
         "request at a time it does not show (see latency). Pricing done by SQLite in the INSERT, or a "
-        "writer in its own process (~10 MB more memory, against the idle-memory target), would close it."
+        "writer in its own process (~10 MB more memory, against the idle-memory target), is what is left to try."
     ),
     "rate_32": (
         "Requests/s at concurrency 32: bounded by one Python process's CPU per request (see *CPU per "
