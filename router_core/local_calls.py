@@ -89,11 +89,10 @@ class LocalCall:
         self,
         usage: Usage,
         *,
-        ok: bool,
+        outcome: Outcome,
         streamed: bool,
         error_kind: str | None = None,
         error: str = "",
-        outcome: Outcome | None = None,
     ) -> None:
         self.runtime.events.request_finished.emit(
             RequestRecord(
@@ -108,7 +107,7 @@ class LocalCall:
                 provider=self.target.provider,
                 model=self.target.model,
                 streamed=streamed,
-                outcome=outcome or ("ok" if ok else "error"),
+                outcome=outcome,
                 usage=usage,
                 ttft_s=None,
                 duration_s=time.perf_counter() - self.t0,

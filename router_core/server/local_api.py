@@ -67,9 +67,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                         outcome, kind, error = "error", exc.kind, exc.message
                         raise
                     finally:
-                        done.record(
-                            Usage(), ok=outcome == "ok", streamed=True, outcome=outcome, error_kind=kind, error=error
-                        )
+                        done.record(Usage(), outcome=outcome, streamed=True, error_kind=kind, error=error)
                         await done.aclose()
 
                 call = None  # closed by the relay
@@ -79,7 +77,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                     headers={"x-request-id": request_id, "x-hybridge-route": "local"},
                 )
             data = orjson.loads(await response.aread())
-            call.record(_usage(data), ok=True, streamed=False)
+            call.record(_usage(data), outcome="ok", streamed=False)
             if ollama:
                 embeddings = [item.get("embedding") for item in data.get("data") or []]
                 return json_response(
@@ -91,7 +89,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             return out
         except HybridgeError as exc:
             if call is not None:
-                call.record(Usage(), ok=False, streamed=False, error_kind=exc.kind, error=exc.message)
+                call.record(Usage(), outcome="error", streamed=False, error_kind=exc.kind, error=exc.message)
             return fail(exc, request_id)
         except orjson.JSONDecodeError:
             return fail(HybridgeError("the local backend sent invalid JSON", status=502), request_id)
