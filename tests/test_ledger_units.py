@@ -299,6 +299,21 @@ def test_schema_is_versioned_wal_and_reopens_without_migrating_twice(tmp_path: P
     conn.close()
 
 
+def test_what_a_record_lacks_is_stored_as_null_and_the_rest_with_its_own_type(tmp_path: Path) -> None:
+    # store.py registers an adapter for None (binding it without sqlite3's failed adapter
+    # lookups); a None must still land as SQL NULL, not as text or 0.
+    conn = schema.connect(tmp_path / "ledger.sqlite3")
+    entry = make_entry(record(route="local", session=None, ttft_s=None), PriceTable(shipped_prices()), "nope/none")
+    store.insert_entry(conn, entry)
+    types = conn.execute(
+        "SELECT typeof(session), typeof(ttft_s), typeof(error_kind), typeof(baseline_cost_usd), typeof(energy_wh), "
+        "typeof(error), typeof(cost_usd), typeof(duration_s), typeof(client), typeof(streamed) FROM requests"
+    ).fetchone()
+    assert tuple(types) == ("null", "null", "null", "null", "null", "null", "real", "real", "text", "integer")
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    conn.close()
+
+
 def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     schema.connect(path).close()
