@@ -72,32 +72,57 @@ def shuffled(targets: Sequence[Service], i: int) -> list[Service]:
     return order
 
 
-async def latency(targets: Sequence[Service], requests: int, warmup: int = 30) -> Samples:
-    """Non-streaming request time at concurrency 1 (16-token answer)."""
+# How long every process idles before each request of the cold figures. On this machine (a VM
+# whose idle vCPUs halt at once: guest_halt_poll_ns=0) Hybridge's added latency p50 was +0.39 ms
+# back to back, +0.45 after 2 ms of idle, +0.90 after 20 ms and no more after 100 ms
+# (bench/profile_notes.md): 50 ms is well into the cold side.
+COLD_IDLE_S = 0.05
+
+
+async def _one_at_a_time(
+    targets: Sequence[Service], requests: int, warmup: int, idle_s: float, stream: bool
+) -> list[tuple[str, Response]]:
+    """`requests` measured requests per target at concurrency 1, the targets taking turns.
+
+    Warm (idle_s 0): each measured request follows an unmeasured one on the same path, so
+    every path, direct included, is measured just after it served. Without it the paths are
+    not alike: the upstream serves every path's requests and stays warm, while a router's
+    process idles through the other paths' turns (a peer's request takes 10 ms) and starts
+    cold, which made the routed paths' added latency depend on which peers took part.
+    Cold (idle_s > 0): every process idles that long before each measured request instead."""
     conns = {t.name: Connection("127.0.0.1", t.port) for t in targets}
-    out = Samples()
+    chunks = 4 if stream else 16
+    out: list[tuple[str, Response]] = []
     for i in range(warmup + requests):
         for target in shuffled(targets, i):
-            response = await _post(conns[target.name], target, body(target, "synth", 16, False))
+            payload = body(target, "synth", chunks, stream)
+            if idle_s:
+                await asyncio.sleep(idle_s)
+            else:
+                await _post(conns[target.name], target, payload)
+            response = await _post(conns[target.name], target, payload)
             if i >= warmup:
-                out.add(target.name, response.elapsed)
+                out.append((target.name, response))
     for conn in conns.values():
         conn.close()
     return out
 
 
-async def ttft(targets: Sequence[Service], requests: int, warmup: int = 30) -> Samples:
-    """Time to the first content chunk of a 4-chunk stream, concurrency 1."""
-    conns = {t.name: Connection("127.0.0.1", t.port) for t in targets}
+async def latency(targets: Sequence[Service], requests: int, warmup: int = 30, idle_s: float = 0.0) -> Samples:
+    """Non-streaming request time at concurrency 1 (16-token answer), warm or cold (_one_at_a_time)."""
     out = Samples()
-    for i in range(warmup + requests):
-        for target in shuffled(targets, i):
-            response = await _post(conns[target.name], target, body(target, "synth", 4, True))
-            arrivals = content_events(response)
-            if i >= warmup and arrivals:
-                out.add(target.name, arrivals[0] - response.started)
-    for conn in conns.values():
-        conn.close()
+    for name, response in await _one_at_a_time(targets, requests, warmup, idle_s, stream=False):
+        out.add(name, response.elapsed)
+    return out
+
+
+async def ttft(targets: Sequence[Service], requests: int, warmup: int = 30, idle_s: float = 0.0) -> Samples:
+    """Time to the first content chunk of a 4-chunk stream at concurrency 1, warm or cold."""
+    out = Samples()
+    for name, response in await _one_at_a_time(targets, requests, warmup, idle_s, stream=True):
+        arrivals = content_events(response)
+        if arrivals:
+            out.add(name, arrivals[0] - response.started)
     return out
 
 

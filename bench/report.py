@@ -33,10 +33,10 @@ COLORS = {
 NOTES = {
     "latency_p50": (
         "Added latency p50: Hybridge's own path (read and check the body, route, one upstream request, "
-        "re-encode the answer) still takes about half a millisecond of CPU, spread thin over many steps "
-        "(see *Profile* below); with the paths taking turns, each one also starts from cold CPU caches. "
-        "The ledger's write happens after the answer, so at concurrency 1 it does not show here (the "
-        "`Hybridge, ledger off` row is no faster); it shows under load, in requests/s and throughput."
+        "re-encode the answer) still takes a few hundred microseconds of CPU, spread thin over many "
+        "steps (see *Profile* below), and one more process to wake than the direct path. The ledger's "
+        "write happens after the answer, so at concurrency 1 it does not show here (the `Hybridge, "
+        "ledger off` row is no faster); it shows under load, in requests/s and throughput."
     ),
     "latency_p99": (
         "Added latency p99: the tail follows the machine's load: a process that is runnable waits for "
@@ -45,8 +45,7 @@ NOTES = {
     "ttft_p50": (
         "Added TTFT p50: as for latency p50; the first chunk takes the same path as a whole answer, "
         "plus the stream's own start (its response head written before the first chunk, the first "
-        "read type-checked before anything is forwarded); bench/profile_notes.md has runs without the "
-        "peers' processes."
+        "read type-checked before anything is forwarded)."
     ),
     "ttft_p99": "Added TTFT p99: as for latency p99, the tail follows the machine's load.",
     "peers": "Lower than every peer: a peer that beat Hybridge on a figure in this run is named in the table.",
@@ -59,12 +58,13 @@ NOTES = {
         "256-stream run and the real llama-server's decode ratio."
     ),
     "ledger_cost": (
-        "Ledger on vs off: at concurrency 32 the router is bound by one Python process's GIL. The "
-        "writer's SQLite work runs without it and costs the event loop little; its Python per row "
-        "(pricing, the row's 37 values; 2–4 µs of its ~16, per thread in bench/ledger_cost.py) holds the "
-        "GIL in long stretches: runs with the writer cut short point there (bench/profile_notes.md). One "
-        "request at a time it does not show (see latency). Pricing done by SQLite in the INSERT, or a "
-        "writer in its own process (~10 MB more memory, against the idle-memory target), is what is left to try."
+        "Ledger on vs off: at concurrency 32 the router is bound by its event loop's thread (the "
+        "machine stays about a quarter idle). The writer's ~13 µs of CPU a row (the INSERT, the batch "
+        "sums, pricing) slows that thread about as much whether it holds the GIL or not: runs that "
+        "add work to the writer, with the GIL and without, show it (bench/profile_notes.md, fifth "
+        "pass). With the router pinned to one core the writer runs only while the loop waits and the "
+        "ratio was 0.99, but a desktop router cannot pin its users' cores. What is left is less "
+        "writer CPU per row: batch sums only when read (−2.2 µs a row, measured)."
     ),
     "rate_32": (
         "Requests/s at concurrency 32: bounded by one Python process's CPU per request (see *CPU per "
@@ -305,6 +305,24 @@ def _request_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cold_table(results: dict[str, Any]) -> list[str]:
+    """The same requests after every process idled (runs from before this figure have none)."""
+    if "latency_cold" not in results:
+        return []
+    lat, ttft = results["latency_cold"], results["ttft_cold"]
+    lines = [
+        "| path | API | latency p50 | added p50 | TTFT p50 | added p50 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        name = t["name"]
+        lines.append(
+            f"| {name} | {t['api']} | {_ms(pct(lat.get(name, []), 0.5))} | {_signed_ms(_added(lat, name, 0.5))} | "
+            f"{_ms(pct(ttft.get(name, []), 0.5))} | {_signed_ms(_added(ttft, name, 0.5))} |"
+        )
+    return lines
+
+
 def _load_table(results: dict[str, Any]) -> list[str]:
     n = results["meta"]["args"]["streams"]
     lines = [
@@ -506,9 +524,18 @@ def _method(results: dict[str, Any]) -> list[str]:
         f"- **Latency / TTFT**: {a['requests']} requests per path after 30 warm-up ones, the paths "
         "taking turns request by request (in a new seeded-random order every round, so work a server "
         "does after answering, such as a peer's logging or a ledger write, lands on every other path "
-        "alike; a rotated order kept who follows whom); latency is a 16-token "
-        "non-streaming answer, TTFT the first "
-        "content chunk of a 4-chunk stream. *Added* = the path's percentile minus direct's.",
+        "alike; a rotated order kept who follows whom)"
+        + (
+            "; each measured request follows an unmeasured one on the same path, so every path, direct "
+            "included, is measured warm (the upstream serves every path and stayed warm, while a router "
+            "idled through the other paths' turns: its added latency then depended on which peers took "
+            "part). "
+            if "cold_idle_s" in results
+            else ". "
+        )
+        + "Latency is a 16-token non-streaming answer, TTFT the first content chunk of a 4-chunk stream. "
+        "*Added* = the path's percentile minus direct's."
+        + (" The cold figures take the same requests after every process idled." if "cold_idle_s" in results else ""),
         f"- **Throughput**: {a['rounds']} streams of {a['chunks']} chunks per path at 0 ms pace; chunks/s = "
         "content chunks / request time. **Gap**: 3 streams of 100 chunks at 20 ms pace.",
         f"- **Concurrency**: {a['streams']} streams of {a['stream_chunks']} chunks at 20 ms pace at once "
@@ -563,6 +590,24 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
         "",
         f"![latency CDF]({folder}/{images['latency_cdf']})",
         "",
+    ]
+    cold = _cold_table(results)
+    if cold:
+        idle_ms = results["cold_idle_s"] * 1000
+        lines += [
+            f"### After {idle_ms:.0f} ms idle",
+            "",
+            f"The same requests ({results['meta']['args']['cold_requests']} per path), each after every "
+            f"process idled "
+            f"{idle_ms:.0f} ms: how an agent's request",
+            "finds the router when it comes seconds after the last one. Not a target; on this machine a",
+            "process woken after 20 ms or more of idle runs its request about half a millisecond slower,",
+            "and a routed request has one such process more than a direct one (bench/profile_notes.md).",
+            "",
+            *cold,
+            "",
+        ]
+    lines += [
         "## Streams and load",
         "",
         *_load_table(results),
@@ -660,13 +705,12 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
     return "\n".join(lines)
 
 
+RAW_SAMPLES = ("latency", "ttft", "latency_cold", "ttft_cold", "throughput", "paced", "concurrent", "rate", "soak")
+
+
 def _compact(results: dict[str, Any]) -> dict[str, Any]:
     """The results without raw samples (kept small enough to commit)."""
-    keep = {
-        k: v
-        for k, v in results.items()
-        if k not in ("latency", "ttft", "throughput", "paced", "concurrent", "rate", "soak")
-    }
+    keep = {k: v for k, v in results.items() if k not in RAW_SAMPLES}
     keep["targets_met"] = {t.key: {"value": t.value, "met": t.met} for t in targets(results)}
     keep["per_path"] = {
         t["name"]: {
@@ -674,6 +718,11 @@ def _compact(results: dict[str, Any]) -> dict[str, Any]:
             "latency_p99_ms": pct(results["latency"][t["name"]], 0.99) * 1000,
             "ttft_p50_ms": pct(results["ttft"][t["name"]], 0.5) * 1000,
             "ttft_p99_ms": pct(results["ttft"][t["name"]], 0.99) * 1000,
+            **{
+                f"{figure}_cold_p50_ms": pct(results[f"{figure}_cold"].get(t["name"], []), 0.5) * 1000
+                for figure in ("latency", "ttft")
+                if f"{figure}_cold" in results
+            },
             "chunks_per_s": _throughput(results, t["name"]),
             "requests_per_s_c32": _rate(results, t["name"])[0],
             "concurrent": {k: v for k, v in _concurrent(results, t["name"]).items() if k != "samples"},

@@ -85,10 +85,15 @@ def peer_versions(litellm: bool, ccr: bool) -> dict[str, str]:
 
 
 async def request_figures(targets: list[Service], args: argparse.Namespace, results: dict[str, Any]) -> None:
-    log(f"latency, {args.requests} non-streaming requests per target, interleaved")
+    log(f"latency, {args.requests} non-streaming requests per target, interleaved, each after one unmeasured")
     results["latency"] = (await measure.latency(targets, args.requests)).values
-    log(f"time to first token, {args.requests} streams per target, interleaved")
+    log(f"time to first token, {args.requests} streams per target, interleaved, each after one unmeasured")
     results["ttft"] = (await measure.ttft(targets, args.requests)).values
+    idle = measure.COLD_IDLE_S
+    log(f"latency and TTFT cold: {args.cold_requests} of each per target, each after {idle * 1000:.0f} ms idle")
+    results["cold_idle_s"] = idle
+    results["latency_cold"] = (await measure.latency(targets, args.cold_requests, 5, idle)).values
+    results["ttft_cold"] = (await measure.ttft(targets, args.cold_requests, 5, idle)).values
     log(f"throughput at 0 ms pace, {args.rounds} streams of {args.chunks} chunks per target")
     results["throughput"] = dataclasses.asdict(await measure.streams(targets, "synth", args.chunks, args.rounds))
     results["throughput_chunks"] = args.chunks
@@ -164,6 +169,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--requests", type=int, default=500, help="latency and TTFT samples per target")
+    parser.add_argument(
+        "--cold-requests", type=int, default=150, help="latency and TTFT samples per target after an idle gap"
+    )
     parser.add_argument("--chunks", type=int, default=5000, help="chunks per stream for throughput")
     # A stream of 5,000 chunks lasts ~20 ms through Hybridge: one of them can be slowed by
     # half by whatever else the machine does, so the medians need more than a handful.
@@ -186,6 +194,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.requests, args.chunks, args.rounds, args.concurrent_rounds, args.rate_rounds = 60, 1000, 2, 1, 1
+        args.cold_requests = 20
         args.rate_seconds, args.idle_seconds, args.soak_seconds, args.classify_iterations = 2.0, 10.0, 30.0, 1000
         args.cpu_requests = 100
     return args
