@@ -172,9 +172,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--cold-requests", type=int, default=150, help="latency and TTFT samples per target after an idle gap"
     )
-    parser.add_argument("--chunks", type=int, default=5000, help="chunks per stream for throughput")
-    # A stream of 5,000 chunks lasts ~20 ms through Hybridge: one of them can be slowed by
-    # half by whatever else the machine does, so the medians need more than a handful.
+    parser.add_argument("--chunks", type=int, default=50000, help="chunks per stream for throughput")
+    # A stream of 5,000 chunks lasted ~20 ms through Hybridge and one could be slowed by half by
+    # whatever else the machine did: in one run the two Hybridge processes' streams ranged
+    # 190,000-410,000 chunks/s and their medians read 0.92 apart, though the ledger writes one
+    # row per stream. 50,000 chunks last ~150 ms; the medians still need more than a handful.
     parser.add_argument("--rounds", type=int, default=15, help="throughput streams per target")
     parser.add_argument("--streams", type=int, default=256, help="concurrent streams")
     parser.add_argument("--stream-chunks", type=int, default=100, help="chunks per concurrent stream")
