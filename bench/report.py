@@ -597,9 +597,8 @@ def document(results: dict[str, Any], images: dict[str, str], folder: str) -> st
         lines += [
             f"### After {idle_ms:.0f} ms idle",
             "",
-            f"The same requests ({results['meta']['args']['cold_requests']} per path), each after every "
-            f"process idled "
-            f"{idle_ms:.0f} ms: how an agent's request",
+            f"The same requests ({results['meta']['args']['cold_requests']} per path), each after every",
+            f"process idled {idle_ms:.0f} ms: how an agent's request",
             "finds the router when it comes seconds after the last one. Not a target; on this machine a",
             "process woken after 20 ms or more of idle runs its request about half a millisecond slower,",
             "and a routed request has one such process more than a direct one (bench/profile_notes.md).",
